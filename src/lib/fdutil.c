@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+#include "fdutil.h"
+#include "buf.h"
+#include "macro.h"
+#include "parse.h"
+
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <sys/syscall.h>
+
+ssize_t read_full(int fd, void *p, size_t n)
+{
+        size_t got = 0;
+        while (got < n) {
+                ssize_t r = read(fd, (char *)p + got, n - got);
+                if (r < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (r == 0)
+                        break;
+                got += (size_t)r;
+        }
+        return (ssize_t)got;
+}
+
+int write_full(int fd, const void *p, size_t n)
+{
+        size_t done = 0;
+        while (done < n) {
+                ssize_t r = write(fd, (const char *)p + done, n - done);
+                if (r < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                done += (size_t)r;
+        }
+        return 0;
+}
+
+int fd_set_nonblock(int fd, int on)
+{
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0)
+                return -errno;
+        fl = on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
+        if (fcntl(fd, F_SETFL, fl) < 0)
+                return -errno;
+        return 0;
+}
+
+int fd_set_cloexec(int fd, int on)
+{
+        int fl = fcntl(fd, F_GETFD);
+        if (fl < 0)
+                return -errno;
+        fl = on ? fl | FD_CLOEXEC : fl & ~FD_CLOEXEC;
+        if (fcntl(fd, F_SETFD, fl) < 0)
+                return -errno;
+        return 0;
+}
+
+int fd_cloexec_from(int from)
+{
+        if (syscall(SYS_close_range, (unsigned)from, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+                return 0;
+        /* FIXME: drop this path once the minimum kernel has CLOSE_RANGE_CLOEXEC (5.11) */
+        DIR *d = opendir("/proc/self/fd");
+        if (!d)
+                return -errno;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                uint32_t fd;
+                if (safe_atou32(de->d_name, &fd) < 0)
+                        continue;
+                if ((int)fd >= from && (int)fd != dirfd(d))
+                        (void)fd_set_cloexec((int)fd, 1);
+        }
+        closedir(d);
+        return 0;
+}
+
+int read_small_file(const char *path, size_t max, char **ret, size_t *ret_len)
+{
+        cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        struct buf b;
+        buf_init(&b, max + 1);
+        char chunk[4096];
+        for (;;) {
+                ssize_t r = read(fd, chunk, sizeof(chunk));
+                if (r < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        int e = errno;
+                        buf_release(&b);
+                        return -e;
+                }
+                if (r == 0)
+                        break;
+                int q = buf_add(&b, chunk, (size_t)r);
+                if (q < 0)
+                        return q;
+        }
+        *ret = buf_take(&b, ret_len);
+        return 0;
+}
+
+int write_string_file(const char *path, const char *s)
+{
+        cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        ssize_t n = write(fd, s, strlen(s));
+        if (n < 0)
+                return -errno;
+        if ((size_t)n != strlen(s))
+                return -EIO;
+        return 0;
+}

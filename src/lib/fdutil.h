@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fdutil.h — fd helpers: full reads and writes that retry on EINTR and short counts,
+ * close-on-exec sweeps for children, and fd flags.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Reads exactly n bytes: n on success, 0 < r < n on EOF, -errno on error. */
+ssize_t read_full(int fd, void *p, size_t n);
+/* Writes all n bytes (MSG_NOSIGNAL semantics are the caller's business): 0 or -errno. */
+int write_full(int fd, const void *p, size_t n);
+int fd_set_nonblock(int fd, int on);
+int fd_set_cloexec(int fd, int on);
+/* Marks every fd >= from close-on-exec (close_range, falling back to /proc/self/fd).
+ * Async-signal-safe in its close_range path. */
+int fd_cloexec_from(int from);
+/* Reads a whole small file (<= max bytes) into a NUL-terminated allocation. */
+int read_small_file(const char *path, size_t max, char **ret, size_t *ret_len);
+int write_string_file(const char *path, const char *s);

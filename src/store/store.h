@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store.h — the SQLite state store: the single source of truth of coved. A restart rebuilds
+ * every in-memory structure from it. Only store/ includes <sqlite3.h>.
+ *
+ * Concurrency: one `struct store` holds one connection guarded by an internal mutex; every
+ * function is safe to call from any thread. WAL mode, busy timeout 5 s, foreign keys on,
+ * schema versioned by PRAGMA user_version with ordered migrations applied in one transaction.
+ *
+ * Errors: -errno + err (SQLITE_CONSTRAINT_UNIQUE → -EEXIST, SQLITE_BUSY → -EAGAIN, not found →
+ * -ENOENT with a message like "sandbox 'x' not found", anything else -EIO with sqlite3_errmsg).
+ *
+ * Records: plain structs, every string owned by the record, freed by the *_free() function.
+ * JSON-valued columns are jansson values (owned references) so callers never re-parse text.
+ * Times are Unix milliseconds (int64); 0 means "unset".
+ */
+#pragma once
+
+#include "lib/err.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct store;
+
+int store_open(const char *path, struct store **ret, struct cove_err **err);
+struct store *store_close(struct store *s);
+
+/* ---- teams and API keys (spec README §2) ---- */
+
+struct apikey_rec {
+        char *id;      /* "key_" + 16 hex; never the key itself */
+        char *team_id; /* "team_default" … */
+        char *role;    /* "admin" | "user" */
+        char *last4;   /* last 4 chars of the key, for masking */
+        int64_t created_at;
+};
+void apikey_rec_free(struct apikey_rec *k);
+
+/* Creates team_default ("default") if missing. */
+int store_team_ensure_default(struct store *s, struct cove_err **err);
+/* Name of a team; -ENOENT when unknown. */
+int store_team_get_name(struct store *s, const char *team_id, char **ret_name, struct cove_err **err);
+/* Stores SHA-256(key) (hex) for a new key; -EEXIST if that key already exists. */
+int store_apikey_insert(struct store *s, const char *key, const char *team_id, const char *role,
+                        struct cove_err **err);
+/* Looks a presented key up by its SHA-256; -ENOENT when unknown or revoked. */
+int store_apikey_lookup(struct store *s, const char *key, struct apikey_rec **ret, struct cove_err **err);
+/* Number of non-revoked keys. */
+int store_apikey_count(struct store *s, int64_t *ret, struct cove_err **err);
+
+/* ---- templates ---- */
+
+struct template_rec {
+        char *id;          /* "tpl-…" */
+        char *name;        /* "base", "code-interpreter", user names; resolvable */
+        char *team_id;     /* owner team; NULL for official templates */
+        bool official;
+        bool public_;
+        int64_t cpu_count;
+        int64_t memory_mb;
+        int64_t disk_size_mb;
+        int64_t ttl_seconds;
+        json_t *envs;      /* object string→string */
+        char *workdir;     /* may be NULL */
+        char *start_cmd;   /* may be NULL */
+        char *ready_cmd;   /* may be NULL */
+        json_t *layers;    /* array of absolute host dirs, topmost first */
+        json_t *binds;     /* array of {source, target, readonly} */
+        char *build_status; /* "ready" | "building" | "error" | "waiting" */
+        char *build_id;
+        int64_t created_at;
+        int64_t updated_at;
+};
+void template_rec_free(struct template_rec *t);
+
+int store_template_insert(struct store *s, const struct template_rec *t, struct cove_err **err);
+int store_template_get(struct store *s, const char *id, struct template_rec **ret, struct cove_err **err);
+/* Resolves an ID or a name: -ENOENT "template '<ref>' not found". */
+int store_template_resolve(struct store *s, const char *ref, struct template_rec **ret,
+                           struct cove_err **err);
+
+/* ---- sandboxes ---- */
+
+struct sandbox_rec {
+        char *id;
+        char *team_id;
+        char *template_id;
+        char *alias;          /* may be NULL */
+        char *status;         /* "starting" | "running" | "paused" | "stopped" */
+        char *access_token;   /* envdAccessToken, 43 chars */
+        int64_t created_seq;  /* monotonically increasing insert order (list ordering tiebreak) */
+        int64_t started_at;   /* ms */
+        int64_t end_at;       /* ms */
+        int64_t activated_at; /* ms, 0 = never */
+        int64_t stopped_at;   /* ms, 0 = not stopped */
+        int64_t paused_remaining_ms; /* remaining lifetime recorded at pause */
+        int64_t cpu_count, memory_mb, disk_size_mb;
+        bool auto_pause;      /* lifecycle.onTimeout = pause */
+        bool auto_resume;
+        json_t *metadata;     /* object string→string */
+        json_t *env_vars;     /* object string→string: template envs + envVars + /configure */
+        json_t *network;      /* SandboxNetworkPolicy, all four keys */
+        json_t *timeline;     /* array of SandboxTimelineEvent, oldest first, ≤ 50 */
+        json_t *diagnostic;   /* object or NULL */
+        json_t *volume_mounts; /* array of {name, path} */
+        char *workdir;        /* default working directory, may be NULL */
+        int64_t init_pid;     /* host pid of cove-init, 0 = none */
+        int64_t init_starttime; /* /proc/<pid>/stat field 22 */
+        int64_t exec_n;       /* resume counter for sandboxExecutionId */
+        char *heartbeat_status; /* may be NULL */
+        int64_t heartbeat_at;
+};
+void sandbox_rec_free(struct sandbox_rec *sb);
+
+/* Inserts a new sandbox (created_seq is assigned by the store). -EEXIST on ID clash. */
+int store_sandbox_insert(struct store *s, struct sandbox_rec *sb, struct cove_err **err);
+/* Replaces every mutable column of an existing sandbox with sb's values. -ENOENT if gone. */
+int store_sandbox_update(struct store *s, const struct sandbox_rec *sb, struct cove_err **err);
+/* -ENOENT "sandbox '<id>' not found" when missing. */
+int store_sandbox_get(struct store *s, const char *id, struct sandbox_rec **ret, struct cove_err **err);
+int store_sandbox_delete(struct store *s, const char *id, struct cove_err **err);
+
+/* Every sandbox (all teams when team_id is NULL), ordered by started_at then id; ret is a
+ * NULL-terminated array the caller frees with sandbox_list_free(). */
+int store_sandbox_list(struct store *s, const char *team_id, struct sandbox_rec ***ret,
+                       struct cove_err **err);
+void sandbox_list_free(struct sandbox_rec **v);
+
+/* ---- sandbox logs (control-plane.md §8) ---- */
+
+struct log_rec {
+        int64_t seq;     /* 1, 2, 3 … per sandbox */
+        int64_t ts;      /* ms */
+        char *level;     /* debug | info | warn | error */
+        char *message;
+        json_t *fields;  /* object string→string (without seq; the handler adds it) */
+};
+void log_list_free(struct log_rec **v);
+
+/* Appends an entry (seq = last + 1) and trims to the newest 10,000. */
+int store_log_append(struct store *s, const char *sandbox_id, const char *level, const char *source,
+                     const char *message, struct cove_err **err);
+/* All retained entries, ascending seq; NULL-terminated array. */
+int store_log_list(struct store *s, const char *sandbox_id, struct log_rec ***ret,
+                   struct cove_err **err);
+int store_log_delete_all(struct store *s, const char *sandbox_id, struct cove_err **err);
+
+/* ---- settings (small key/value of coved itself, e.g. node name) ---- */
+int store_setting_get(struct store *s, const char *key, char **ret, struct cove_err **err);
+int store_setting_set(struct store *s, const char *key, const char *value, struct cove_err **err);

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+#include "lib/b64.h"
+#include "lib/buf.h"
+#include "lib/err.h"
+#include "lib/frame.h"
+#include "lib/json.h"
+#include "lib/macro.h"
+#include "lib/parse.h"
+#include "lib/rand.h"
+#include "lib/timeutil.h"
+#include "tap.h"
+
+#include <sys/socket.h>
+
+static void test_buf_rejects_growth_past_max(void)
+{
+        struct buf b;
+        buf_init(&b, 8);
+        ASSERT_EQ(buf_add(&b, "1234567", 7), 0);
+        ASSERT_EQ(buf_add(&b, "89", 2), -E2BIG);
+        ASSERT_EQ(b.len, 0u);
+}
+
+static void test_buf_addf_large(void)
+{
+        struct buf b;
+        buf_init(&b, 4096);
+        ASSERT_EQ(buf_addf(&b, "%0300d", 7), 0);
+        ASSERT_EQ(b.len, 300u);
+        cleanup_free char *s = buf_take(&b, NULL);
+        ASSERT_EQ(s[299], '7');
+}
+
+static void test_parse_strict(void)
+{
+        uint32_t v;
+        int64_t i;
+        ASSERT_EQ(safe_atou32("42", &v), 0);
+        ASSERT_EQ(v, 42);
+        ASSERT_EQ(safe_atou32("42x", &v), -EINVAL);
+        ASSERT_EQ(safe_atou32("", &v), -EINVAL);
+        ASSERT_EQ(safe_atou32("-1", &v), -EINVAL);
+        ASSERT_EQ(safe_atou32("4294967296", &v), -ERANGE);
+        ASSERT_EQ(safe_atoi64("-9", &i), 0);
+        ASSERT_EQ(i, -9);
+}
+
+static void test_b64_roundtrip(void)
+{
+        cleanup_free char *e = b64_encode_alloc("ping\n", 5, 0);
+        ASSERT_STREQ(e, "cGluZwo=");
+        cleanup_free char *u = b64_encode_alloc("20", 2, B64_URL | B64_NOPAD);
+        ASSERT_STREQ(u, "MjA");
+        unsigned char *d = NULL;
+        size_t n;
+        ASSERT_EQ(b64_decode("cGluZwo", 7, 0, &d, &n), 0);
+        ASSERT_EQ(n, 5u);
+        ASSERT_TRUE(memcmp(d, "ping\n", 5) == 0);
+        free(d);
+        ASSERT_EQ(b64_decode("cG*u", 4, 0, &d, &n), -EINVAL);
+}
+
+static void test_err_wrap(void)
+{
+        cleanup_err struct cove_err *err = NULL;
+        ASSERT_EQ(cove_err_set(&err, ENOENT, "open '%s': %m", "x"), -ENOENT);
+        ASSERT_EQ(cove_err_wrap(&err, "create sandbox '%s'", "sb"), -ENOENT);
+        ASSERT_STREQ(err->msg, "create sandbox 'sb': open 'x': No such file or directory");
+}
+
+struct req {
+        char *name;
+        struct json_int timeout;
+        struct json_bool wait;
+};
+
+#define J1 "{\"name\":\"a\",\"timeout\":1800.0,\"x\":1}"
+#define J2 "{\"name\":\"a\",\"timeout\":1.5}"
+#define J3 "{\"a\":1,\"a\":2}"
+
+static void test_json_dispatch(void)
+{
+        static const struct json_field fields[] = {
+                { "name", json_take_str, offsetof(struct req, name), JSON_MANDATORY, 0, 16 },
+                { "timeout", json_take_int, offsetof(struct req, timeout), 0, 0, 86400 },
+                { "wait", json_take_bool, offsetof(struct req, wait), 0, 0, 0 },
+                {},
+        };
+        json_t *j = NULL;
+        struct req r = { 0 };
+        ASSERT_EQ(json_parse(J1, strlen(J1), false, &j, NULL), 0);
+        ASSERT_EQ(json_dispatch(j, fields, &r, NULL), 0);
+        ASSERT_STREQ(r.name, "a");
+        ASSERT_TRUE(r.timeout.set);
+        ASSERT_EQ(r.timeout.v, 1800);
+        ASSERT_TRUE(!r.wait.set);
+        json_decref(j);
+        free(r.name);
+
+        cleanup_err struct cove_err *err = NULL;
+        memset(&r, 0, sizeof(r));
+        ASSERT_EQ(json_parse(J2, strlen(J2), false, &j, NULL), 0);
+        ASSERT_EQ(json_dispatch(j, fields, &r, &err), -EINVAL);
+        ASSERT_STREQ(err->msg, "field 'timeout' must be an integer");
+        json_decref(j);
+        free(r.name);
+
+        ASSERT_EQ(json_parse(J3, strlen(J3), false, &j, NULL), -EINVAL);
+        char deep[80];
+        memset(deep, '[', 40);
+        memset(deep + 40, ']', 40);
+        ASSERT_EQ(json_parse(deep, 80, false, &j, NULL), -EINVAL);
+}
+
+static void test_frame_roundtrip(void)
+{
+        int sv[2];
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        ASSERT_EQ(frame_write(sv[0], FRAME_JSON, "{}", 2), 0);
+        ASSERT_EQ(frame_write(sv[0], FRAME_END, NULL, 0), 0);
+        close(sv[0]);
+        struct buf b;
+        buf_init(&b, FRAME_MAX_PAYLOAD + 1);
+        char kind;
+        ASSERT_EQ(frame_read(sv[1], &kind, &b), 1);
+        ASSERT_EQ(kind, 'J');
+        ASSERT_STREQ(buf_str(&b), "{}");
+        ASSERT_EQ(frame_read(sv[1], &kind, &b), 1);
+        ASSERT_EQ(kind, 'E');
+        ASSERT_EQ(b.len, 0u);
+        ASSERT_EQ(frame_read(sv[1], &kind, &b), 0);
+        buf_release(&b);
+        close(sv[1]);
+}
+
+static void test_time_format(void)
+{
+        char out[TIME_RFC3339_MAX];
+        time_format_rfc3339(1781081750123, out);
+        ASSERT_STREQ(out, "2026-06-10T08:55:50.123Z");
+}
+
+static void test_random_id(void)
+{
+        cleanup_free char *id = random_id("cmd_", 20);
+        ASSERT_EQ(strlen(id), 24u);
+        for (size_t i = 4; i < 24; i++)
+                ASSERT_TRUE((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= '0' && id[i] <= '9'));
+}
+
+int main(void)
+{
+        RUN(test_buf_rejects_growth_past_max);
+        RUN(test_buf_addf_large);
+        RUN(test_parse_strict);
+        RUN(test_b64_roundtrip);
+        RUN(test_err_wrap);
+        RUN(test_json_dispatch);
+        RUN(test_frame_roundtrip);
+        RUN(test_time_format);
+        RUN(test_random_id);
+        return tap_done();
+}
