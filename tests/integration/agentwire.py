@@ -1,0 +1,95 @@
+"""agentwire — a tiny client of the agent protocol (docs/design/agent-protocol.md), for tests.
+
+    with AgentConn(sock_path) as c:
+        c.send_json({"op": "ping"})
+        print(c.recv())          # ('J', {...}) / ('D', b'...') / ('E', b'') / None at EOF
+"""
+import json
+import socket
+import struct
+
+MAX_PAYLOAD = 1024 * 1024
+
+
+class AgentConn:
+    def __init__(self, path, timeout=30):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(timeout)
+        self.s.connect(path)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+    def close(self):
+        try:
+            self.s.close()
+        except OSError:
+            pass
+
+    def send_frame(self, kind, payload=b""):
+        self.s.sendall(kind.encode() + struct.pack(">I", len(payload)) + payload)
+
+    def send_json(self, obj):
+        self.send_frame("J", json.dumps(obj).encode())
+
+    def send_data(self, data):
+        for i in range(0, len(data), 65536):
+            self.send_frame("D", data[i:i + 65536])
+
+    def send_end(self):
+        self.send_frame("E")
+
+    def _read_exact(self, n):
+        out = b""
+        while len(out) < n:
+            chunk = self.s.recv(n - len(out))
+            if not chunk:
+                return None
+            out += chunk
+        return out
+
+    def recv(self):
+        h = self._read_exact(5)
+        if h is None:
+            return None
+        kind = chr(h[0])
+        (n,) = struct.unpack(">I", h[1:])
+        assert n <= MAX_PAYLOAD, n
+        p = self._read_exact(n) if n else b""
+        if kind == "J":
+            return kind, json.loads(p)
+        return kind, p
+
+    def call(self, op, body=None, **extra):
+        """Unary call: returns the response JSON object."""
+        req = {"op": op}
+        if body is not None:
+            req["body"] = body
+        req.update(extra)
+        self.send_json(req)
+        r = self.recv()
+        assert r is not None and r[0] == "J", r
+        return r[1]
+
+    def stream(self, op, body=None, **extra):
+        """Streaming call: returns (first_frame, [msg...], end_frame)."""
+        first = self.call(op, body, **extra)
+        msgs = []
+        if first.get("status") != 200:
+            return first, msgs, None
+        while True:
+            r = self.recv()
+            if r is None:
+                return first, msgs, None
+            if "msg" in r[1]:
+                msgs.append(r[1]["msg"])
+            elif r[1].get("end"):
+                return first, msgs, r[1]
+
+
+def call(path, op, body=None, **extra):
+    with AgentConn(path) as c:
+        return c.call(op, body, **extra)
