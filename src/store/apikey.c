@@ -1,2 +1,175 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
+/*
+ * apikey.c — teams and API keys. Only SHA-256(key) in lower-case hex is stored; the key itself
+ * is never stored nor put in an error message.
+ */
+#include "store-internal.h"
+
+#include "lib/macro.h"
+#include "lib/rand.h"
+#include "lib/timeutil.h"
+
+#include <openssl/evp.h>
+
+#include "lib/banned.h"
+
+#define KEY_HASH_HEX_LEN (2 * 32)
+
+static int key_hash(const char *key, char out[KEY_HASH_HEX_LEN + 1], struct cove_err **err)
+{
+        static const char hex[] = "0123456789abcdef";
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned mdlen = 0;
+
+        if (EVP_Digest(key, strlen(key), md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+                return cove_err_set(err, EIO, "hash api key: SHA-256 failed");
+        for (unsigned i = 0; i < mdlen; i++) {
+                out[2 * i] = hex[md[i] >> 4];
+                out[2 * i + 1] = hex[md[i] & 0xf];
+        }
+        out[KEY_HASH_HEX_LEN] = '\0';
+        return 0;
+}
+
+void apikey_rec_free(struct apikey_rec *k)
+{
+        if (!k)
+                return;
+        free(k->id);
+        free(k->team_id);
+        free(k->role);
+        free(k->last4);
+        free(k);
+}
+
+int store_team_ensure_default(struct store *s, struct cove_err **err)
+{
+        STORE_LOCK(s);
+        cleanup_stmt sqlite3_stmt *st = store_stmt(
+                s, STMT_TEAM_ENSURE,
+                "INSERT OR IGNORE INTO teams (id, name, created_at) VALUES (?, ?, ?)", err);
+        if (!st)
+                return -EIO;
+        int rc = store_bind_text(st, 1, "team_default");
+        if (rc == SQLITE_OK)
+                rc = store_bind_text(st, 2, "default");
+        if (rc == SQLITE_OK)
+                rc = store_bind_i64(st, 3, time_now_ms());
+        if (rc == SQLITE_OK)
+                rc = store_step(s, st);
+        if (rc != SQLITE_DONE)
+                return store_sql_error(s, rc, err, "create team 'team_default'");
+        return 0;
+}
+
+int store_team_get_name(struct store *s, const char *team_id, char **ret_name, struct cove_err **err)
+{
+        STORE_LOCK(s);
+        cleanup_stmt sqlite3_stmt *st =
+                store_stmt(s, STMT_TEAM_NAME, "SELECT name FROM teams WHERE id = ?", err);
+        if (!st)
+                return -EIO;
+        int rc = store_bind_text(st, 1, team_id);
+        if (rc == SQLITE_OK)
+                rc = store_step(s, st);
+        if (rc == SQLITE_DONE)
+                return cove_err_set(err, ENOENT, "team '%s' not found", team_id);
+        if (rc != SQLITE_ROW)
+                return store_sql_error(s, rc, err, "get team '%s'", team_id);
+        *ret_name = store_col_text(st, 0);
+        if (!*ret_name)
+                *ret_name = xstrdup("");
+        return 0;
+}
+
+int store_apikey_insert(struct store *s, const char *key, const char *team_id, const char *role,
+                        struct cove_err **err)
+{
+        char hash[KEY_HASH_HEX_LEN + 1], id[STRLEN("key_") + 16 + 1], rnd[16 + 1];
+        size_t klen = strlen(key);
+        int r;
+
+        if (klen == 0)
+                return cove_err_set(err, EINVAL, "api key must not be empty");
+        r = key_hash(key, hash, err);
+        if (r < 0)
+                return r;
+        random_hex(rnd, 16);
+        (void)snprintf(id, sizeof(id), "key_%s", rnd);
+        const char *last4 = key + (klen > 4 ? klen - 4 : 0);
+
+        STORE_LOCK(s);
+        cleanup_stmt sqlite3_stmt *st = store_stmt(
+                s, STMT_APIKEY_INSERT,
+                "INSERT INTO api_keys (id, key_hash, team_id, role, last4, created_at, revoked)"
+                " VALUES (?, ?, ?, ?, ?, ?, 0)",
+                err);
+        if (!st)
+                return -EIO;
+        int rc = store_bind_text(st, 1, id);
+        if (rc == SQLITE_OK)
+                rc = store_bind_text(st, 2, hash);
+        if (rc == SQLITE_OK)
+                rc = store_bind_text(st, 3, team_id);
+        if (rc == SQLITE_OK)
+                rc = store_bind_text(st, 4, role);
+        if (rc == SQLITE_OK)
+                rc = store_bind_text(st, 5, last4);
+        if (rc == SQLITE_OK)
+                rc = store_bind_i64(st, 6, time_now_ms());
+        if (rc == SQLITE_OK)
+                rc = store_step(s, st);
+        if (rc == SQLITE_DONE)
+                return 0;
+        if (store_rc_is_unique(rc))
+                return cove_err_set(err, EEXIST, "api key already exists");
+        if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+                return cove_err_set(err, ENOENT, "team '%s' not found", team_id);
+        return store_sql_error(s, rc, err, "insert api key for team '%s'", team_id);
+}
+
+int store_apikey_lookup(struct store *s, const char *key, struct apikey_rec **ret, struct cove_err **err)
+{
+        char hash[KEY_HASH_HEX_LEN + 1];
+        int r = key_hash(key, hash, err);
+        if (r < 0)
+                return r;
+
+        STORE_LOCK(s);
+        cleanup_stmt sqlite3_stmt *st = store_stmt(
+                s, STMT_APIKEY_LOOKUP,
+                "SELECT id, team_id, role, last4, created_at FROM api_keys"
+                " WHERE key_hash = ? AND revoked = 0",
+                err);
+        if (!st)
+                return -EIO;
+        int rc = store_bind_text(st, 1, hash);
+        if (rc == SQLITE_OK)
+                rc = store_step(s, st);
+        if (rc == SQLITE_DONE)
+                return cove_err_set(err, ENOENT, "api key not found");
+        if (rc != SQLITE_ROW)
+                return store_sql_error(s, rc, err, "look up api key");
+        struct apikey_rec *k = xzalloc(sizeof(*k));
+        k->id = store_col_text(st, 0);
+        k->team_id = store_col_text(st, 1);
+        k->role = store_col_text(st, 2);
+        k->last4 = store_col_text(st, 3);
+        k->created_at = store_col_i64(st, 4);
+        *ret = k;
+        return 0;
+}
+
+int store_apikey_count(struct store *s, int64_t *ret, struct cove_err **err)
+{
+        STORE_LOCK(s);
+        cleanup_stmt sqlite3_stmt *st = store_stmt(
+                s, STMT_APIKEY_COUNT, "SELECT count(*) FROM api_keys WHERE revoked = 0", err);
+        if (!st)
+                return -EIO;
+        int rc = store_step(s, st);
+        if (rc != SQLITE_ROW)
+                return store_sql_error(s, rc, err, "count api keys");
+        *ret = store_col_i64(st, 0);
+        return 0;
+}

@@ -1,2 +1,489 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
+/*
+ * db.c — opening the database (pragmas, migrations), the statement cache, error mapping,
+ * failure injection, bind/column helpers, and the settings table.
+ */
+#include "store-internal.h"
+
+#include "lib/macro.h"
+#include "lib/parse.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+
+#include "lib/banned.h"
+
+/*
+ * Ordered migrations: migrations[i] brings the schema from version i to i + 1, and ends by
+ * setting PRAGMA user_version to i + 1 (PRAGMA takes no bound parameters, so the number is part
+ * of the literal). All pending ones run in one transaction. Never edit a shipped entry: append.
+ */
+static const char *const migrations[] = {
+        /* 0 → 1 */
+        "CREATE TABLE teams ("
+        "  id TEXT PRIMARY KEY NOT NULL,"
+        "  name TEXT NOT NULL,"
+        "  created_at INTEGER NOT NULL DEFAULT 0"
+        ");"
+        "CREATE TABLE api_keys ("
+        "  id TEXT PRIMARY KEY NOT NULL,"
+        "  key_hash TEXT NOT NULL UNIQUE,"
+        "  team_id TEXT NOT NULL REFERENCES teams(id),"
+        "  role TEXT NOT NULL,"
+        "  last4 TEXT NOT NULL,"
+        "  created_at INTEGER NOT NULL DEFAULT 0,"
+        "  revoked INTEGER NOT NULL DEFAULT 0"
+        ");"
+        "CREATE INDEX api_keys_team ON api_keys(team_id);"
+        "CREATE TABLE templates ("
+        "  id TEXT PRIMARY KEY NOT NULL,"
+        "  name TEXT UNIQUE,"
+        "  team_id TEXT,"
+        "  official INTEGER NOT NULL DEFAULT 0,"
+        "  public INTEGER NOT NULL DEFAULT 0,"
+        "  cpu_count INTEGER NOT NULL DEFAULT 0,"
+        "  memory_mb INTEGER NOT NULL DEFAULT 0,"
+        "  disk_size_mb INTEGER NOT NULL DEFAULT 0,"
+        "  ttl_seconds INTEGER NOT NULL DEFAULT 0,"
+        "  envs TEXT NOT NULL DEFAULT '{}',"
+        "  workdir TEXT,"
+        "  start_cmd TEXT,"
+        "  ready_cmd TEXT,"
+        "  layers TEXT NOT NULL DEFAULT '[]',"
+        "  binds TEXT NOT NULL DEFAULT '[]',"
+        "  build_status TEXT NOT NULL,"
+        "  build_id TEXT,"
+        "  created_at INTEGER NOT NULL DEFAULT 0,"
+        "  updated_at INTEGER NOT NULL DEFAULT 0"
+        ");"
+        "CREATE INDEX templates_team ON templates(team_id);"
+        /* created_seq is the rowid with AUTOINCREMENT: it never repeats, even after deletes. */
+        "CREATE TABLE sandboxes ("
+        "  created_seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "  id TEXT NOT NULL UNIQUE,"
+        "  team_id TEXT NOT NULL,"
+        "  template_id TEXT NOT NULL,"
+        "  alias TEXT,"
+        "  status TEXT NOT NULL,"
+        "  access_token TEXT,"
+        "  started_at INTEGER NOT NULL DEFAULT 0,"
+        "  end_at INTEGER NOT NULL DEFAULT 0,"
+        "  activated_at INTEGER NOT NULL DEFAULT 0,"
+        "  stopped_at INTEGER NOT NULL DEFAULT 0,"
+        "  paused_remaining_ms INTEGER NOT NULL DEFAULT 0,"
+        "  cpu_count INTEGER NOT NULL DEFAULT 0,"
+        "  memory_mb INTEGER NOT NULL DEFAULT 0,"
+        "  disk_size_mb INTEGER NOT NULL DEFAULT 0,"
+        "  auto_pause INTEGER NOT NULL DEFAULT 0,"
+        "  auto_resume INTEGER NOT NULL DEFAULT 0,"
+        "  metadata TEXT NOT NULL DEFAULT '{}',"
+        "  env_vars TEXT NOT NULL DEFAULT '{}',"
+        "  network TEXT NOT NULL DEFAULT '" STORE_NETWORK_DEFAULT "',"
+        "  timeline TEXT NOT NULL DEFAULT '[]',"
+        "  diagnostic TEXT,"
+        "  volume_mounts TEXT NOT NULL DEFAULT '[]',"
+        "  workdir TEXT,"
+        "  init_pid INTEGER NOT NULL DEFAULT 0,"
+        "  init_starttime INTEGER NOT NULL DEFAULT 0,"
+        "  exec_n INTEGER NOT NULL DEFAULT 0,"
+        "  heartbeat_status TEXT,"
+        "  heartbeat_at INTEGER NOT NULL DEFAULT 0"
+        ");"
+        "CREATE INDEX sandboxes_started ON sandboxes(started_at, id);"
+        "CREATE INDEX sandboxes_team ON sandboxes(team_id, started_at, id);"
+        /* No FK to sandboxes: a deleted sandbox's log is removed by store_log_delete_all(). */
+        "CREATE TABLE sandbox_logs ("
+        "  sandbox_id TEXT NOT NULL,"
+        "  seq INTEGER NOT NULL,"
+        "  ts INTEGER NOT NULL,"
+        "  level TEXT NOT NULL,"
+        "  source TEXT NOT NULL,"
+        "  message TEXT NOT NULL,"
+        "  PRIMARY KEY (sandbox_id, seq)"
+        ") WITHOUT ROWID;"
+        "CREATE TABLE settings ("
+        "  key TEXT PRIMARY KEY NOT NULL,"
+        "  value TEXT NOT NULL"
+        ");"
+        "PRAGMA user_version = 1;",
+};
+
+struct store *store_lock(struct store *s)
+{
+        int r = pthread_mutex_lock(&s->lock);
+        if (r != 0)
+                abort(); /* only EINVAL/EDEADLK: a programming error */
+        return s;
+}
+
+void store_unlockp(struct store **s)
+{
+        if (*s)
+                (void)pthread_mutex_unlock(&(*s)->lock);
+}
+
+void store_stmt_resetp(sqlite3_stmt **st)
+{
+        if (!*st)
+                return;
+        (void)sqlite3_reset(*st);
+        (void)sqlite3_clear_bindings(*st);
+}
+
+bool store_rc_is_unique(int rc)
+{
+        return rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY;
+}
+
+int store_sql_error(struct store *s, int rc, struct cove_err **err, const char *fmt, ...)
+{
+        char ctx[256];
+        va_list ap;
+        int errnum;
+
+        va_start(ap, fmt);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+        (void)vsnprintf(ctx, sizeof(ctx), fmt, ap);
+#pragma GCC diagnostic pop
+        va_end(ap);
+
+        if (store_rc_is_unique(rc))
+                errnum = EEXIST;
+        else if (rc == SQLITE_CONSTRAINT_NOTNULL || rc == SQLITE_CONSTRAINT_CHECK)
+                errnum = EINVAL;
+        else if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+                errnum = EAGAIN;
+        else
+                errnum = EIO;
+
+        if (s->injected) {
+                s->injected = false;
+                return cove_err_set(err, errnum, "%s: injected failure (COVE_STORE_FAIL_STEP)",
+                                    ctx);
+        }
+        return cove_err_set(err, errnum, "%s: %s", ctx, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+}
+
+sqlite3_stmt *store_stmt(struct store *s, enum store_stmt_id id, const char *sql,
+                         struct cove_err **err)
+{
+        if ((int)id < 0 || (int)id >= _STMT_MAX)
+                abort();
+        if (!s->stmts[id]) {
+                int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                            &s->stmts[id], NULL);
+                if (rc != SQLITE_OK) {
+                        s->stmts[id] = NULL;
+                        (void)store_sql_error(s, rc, err, "prepare statement %d", (int)id);
+                        return NULL;
+                }
+        }
+        return s->stmts[id];
+}
+
+int store_step(struct store *s, sqlite3_stmt *st)
+{
+        if (s->fail_step > 0 && ++s->step_count == s->fail_step) {
+                s->injected = true;
+                return SQLITE_IOERR;
+        }
+        return sqlite3_step(st);
+}
+
+/* Runs a cached statement that returns no rows. */
+static int store_exec_stmt(struct store *s, enum store_stmt_id id, const char *sql,
+                           struct cove_err **err)
+{
+        cleanup_stmt sqlite3_stmt *st = store_stmt(s, id, sql, err);
+        if (!st)
+                return -EIO;
+        int rc = store_step(s, st);
+        if (rc != SQLITE_DONE)
+                return store_sql_error(s, rc, err, "%s", sql);
+        return 0;
+}
+
+int store_begin(struct store *s, struct cove_err **err)
+{
+        return store_exec_stmt(s, STMT_BEGIN, "BEGIN IMMEDIATE", err);
+}
+
+int store_commit(struct store *s, struct cove_err **err)
+{
+        int r = store_exec_stmt(s, STMT_COMMIT, "COMMIT", err);
+        if (r < 0)
+                store_rollback(s);
+        return r;
+}
+
+void store_rollback(struct store *s)
+{
+        if (sqlite3_get_autocommit(s->db))
+                return;
+        /* Not through store_step(): an injected failure must not leave a transaction open. */
+        sqlite3_stmt *st = store_stmt(s, STMT_ROLLBACK, "ROLLBACK", NULL);
+        if (st) {
+                (void)sqlite3_step(st);
+                (void)sqlite3_reset(st);
+        }
+        if (!sqlite3_get_autocommit(s->db))
+                (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int store_bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+        if (!v)
+                return sqlite3_bind_null(st, i);
+        return sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+}
+
+int store_bind_i64(sqlite3_stmt *st, int i, int64_t v)
+{
+        return sqlite3_bind_int64(st, i, v);
+}
+
+int store_bind_json(sqlite3_stmt *st, int i, const json_t *v, const char *dflt)
+{
+        if (!v)
+                return dflt ? sqlite3_bind_text(st, i, dflt, -1, SQLITE_STATIC)
+                            : sqlite3_bind_null(st, i);
+        char *txt = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (!txt)
+                return SQLITE_NOMEM;
+        /* SQLite calls free() on txt even when binding fails. */
+        return sqlite3_bind_text(st, i, txt, -1, free);
+}
+
+char *store_col_text(sqlite3_stmt *st, int i)
+{
+        const unsigned char *t = sqlite3_column_text(st, i);
+        if (!t)
+                return NULL;
+        return xstrndup((const char *)t, (size_t)sqlite3_column_bytes(st, i));
+}
+
+int64_t store_col_i64(sqlite3_stmt *st, int i)
+{
+        return sqlite3_column_int64(st, i);
+}
+
+int store_col_json(sqlite3_stmt *st, int i, const char *dflt, json_t **ret, struct cove_err **err)
+{
+        const char *t = (const char *)sqlite3_column_text(st, i);
+        size_t n;
+        json_error_t je;
+
+        if (!t) {
+                if (!dflt) {
+                        *ret = NULL;
+                        return 0;
+                }
+                t = dflt;
+                n = strlen(dflt);
+        } else {
+                n = (size_t)sqlite3_column_bytes(st, i);
+        }
+        json_t *v = json_loadb(t, n, JSON_DECODE_ANY, &je);
+        if (!v)
+                return cove_err_set(err, EIO, "corrupt JSON in column '%s': %s",
+                                    sqlite3_column_name(st, i), je.text);
+        *ret = v;
+        return 0;
+}
+
+/* ---- open / close ---- */
+
+static int exec_sql(sqlite3 *db, const char *sql, const char *what, struct cove_err **err)
+{
+        char *emsg = NULL;
+        int rc = sqlite3_exec(db, sql, NULL, NULL, &emsg);
+        if (rc != SQLITE_OK) {
+                int r = cove_err_set(err, (rc & 0xff) == SQLITE_BUSY ? EAGAIN : EIO, "%s: %s",
+                                     what, emsg ? emsg : sqlite3_errstr(rc));
+                sqlite3_free(emsg);
+                return r;
+        }
+        return 0;
+}
+
+static int read_user_version(sqlite3 *db, int64_t *ret, struct cove_err **err)
+{
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+        if (rc == SQLITE_OK) {
+                rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW) {
+                        *ret = sqlite3_column_int64(st, 0);
+                        rc = SQLITE_OK;
+                }
+        }
+        if (rc != SQLITE_OK) {
+                int r = cove_err_set(err, EIO, "read schema version: %s", sqlite3_errmsg(db));
+                sqlite3_finalize(st);
+                return r;
+        }
+        sqlite3_finalize(st);
+        return 0;
+}
+
+static int migrate(sqlite3 *db, struct cove_err **err)
+{
+        int64_t v = 0;
+        int r;
+
+        r = exec_sql(db, "BEGIN IMMEDIATE", "begin migration", err);
+        if (r < 0)
+                return r;
+        r = read_user_version(db, &v, err);
+        if (r < 0)
+                goto fail;
+        if (v < 0 || v > (int64_t)ARRAY_SIZE(migrations)) {
+                r = cove_err_set(err, EPROTO,
+                                 "database schema version %" PRId64 " is newer than this build (%zu)",
+                                 v, ARRAY_SIZE(migrations));
+                goto fail;
+        }
+        for (size_t i = (size_t)v; i < ARRAY_SIZE(migrations); i++) {
+                char what[64];
+                (void)snprintf(what, sizeof(what), "migrate schema to version %zu", i + 1);
+                r = exec_sql(db, migrations[i], what, err);
+                if (r < 0)
+                        goto fail;
+        }
+        r = exec_sql(db, "COMMIT", "commit migration", err);
+        if (r < 0)
+                goto fail;
+        return 0;
+fail:
+        if (!sqlite3_get_autocommit(db))
+                (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        return r;
+}
+
+/* Creates the file 0600 before SQLite does (it would honour the umask); the -wal and -shm
+ * files SQLite creates inherit the main file's mode. */
+static int precreate(const char *path, struct cove_err **err)
+{
+        if (!path[0] || streq(path, ":memory:"))
+                return 0;
+        cleanup_close int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+        if (fd < 0)
+                return cove_err_set(err, errno, "open database '%s': %m", path);
+        if (fchmod(fd, 0600) < 0)
+                return cove_err_set(err, errno, "chmod database '%s': %m", path);
+        return 0;
+}
+
+static void store_free(struct store *s)
+{
+        for (size_t i = 0; i < _STMT_MAX; i++)
+                (void)sqlite3_finalize(s->stmts[i]);
+        (void)sqlite3_close(s->db);
+        (void)pthread_mutex_destroy(&s->lock);
+        free(s);
+}
+
+int store_open(const char *path, struct store **ret, struct cove_err **err)
+{
+        struct store *s;
+        int rc, r;
+
+        r = precreate(path, err);
+        if (r < 0)
+                return r;
+
+        s = xzalloc(sizeof(*s));
+        r = pthread_mutex_init(&s->lock, NULL);
+        if (r != 0) {
+                free(s);
+                return cove_err_set(err, r, "init store lock: %m");
+        }
+
+        rc = sqlite3_open_v2(path, &s->db,
+                             SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_CREATE | SQLITE_OPEN_READWRITE,
+                             NULL);
+        if (rc != SQLITE_OK) {
+                r = cove_err_set(err, EIO, "open database '%s': %s", path,
+                                 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+                store_free(s);
+                return r;
+        }
+        (void)sqlite3_extended_result_codes(s->db, 1);
+        (void)sqlite3_busy_timeout(s->db, 5000);
+
+        /* journal_mode returns a row; sqlite3_exec discards it. ":memory:" stays "memory". */
+        r = exec_sql(s->db, "PRAGMA journal_mode=WAL", "set WAL mode", err);
+        if (r >= 0)
+                r = exec_sql(s->db, "PRAGMA synchronous=NORMAL", "set synchronous mode", err);
+        if (r >= 0)
+                r = exec_sql(s->db, "PRAGMA foreign_keys=ON", "enable foreign keys", err);
+        if (r >= 0)
+                r = migrate(s->db, err);
+        if (r < 0) {
+                store_free(s);
+                return cove_err_wrap(err, "open database '%s'", path);
+        }
+
+        const char *fail = getenv("COVE_STORE_FAIL_STEP");
+        if (fail && fail[0]) {
+                int64_t n;
+                if (safe_atoi64(fail, &n) == 0 && n > 0)
+                        s->fail_step = n;
+        }
+
+        *ret = s;
+        return 0;
+}
+
+struct store *store_close(struct store *s)
+{
+        if (s)
+                store_free(s);
+        return NULL;
+}
+
+/* ---- settings ---- */
+
+int store_setting_get(struct store *s, const char *key, char **ret, struct cove_err **err)
+{
+        STORE_LOCK(s);
+        cleanup_stmt sqlite3_stmt *st =
+                store_stmt(s, STMT_SETTING_GET, "SELECT value FROM settings WHERE key = ?", err);
+        if (!st)
+                return -EIO;
+        int rc = store_bind_text(st, 1, key);
+        if (rc != SQLITE_OK)
+                return store_sql_error(s, rc, err, "get setting '%s'", key);
+        rc = store_step(s, st);
+        if (rc == SQLITE_DONE)
+                return cove_err_set(err, ENOENT, "setting '%s' not found", key);
+        if (rc != SQLITE_ROW)
+                return store_sql_error(s, rc, err, "get setting '%s'", key);
+        *ret = store_col_text(st, 0);
+        if (!*ret)
+                *ret = xstrdup("");
+        return 0;
+}
+
+int store_setting_set(struct store *s, const char *key, const char *value, struct cove_err **err)
+{
+        STORE_LOCK(s);
+        cleanup_stmt sqlite3_stmt *st = store_stmt(
+                s, STMT_SETTING_SET,
+                "INSERT INTO settings (key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                err);
+        if (!st)
+                return -EIO;
+        int rc = store_bind_text(st, 1, key);
+        if (rc == SQLITE_OK)
+                rc = store_bind_text(st, 2, value ? value : "");
+        if (rc == SQLITE_OK)
+                rc = store_step(s, st);
+        if (rc != SQLITE_DONE)
+                return store_sql_error(s, rc, err, "set setting '%s'", key);
+        return 0;
+}

@@ -1,2 +1,177 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
+/* log.c — per-sandbox log entries (control-plane.md §8): numbered 1, 2, 3 …, newest 10,000 kept. */
+#include "store-internal.h"
+
+#include "lib/macro.h"
+#include "lib/timeutil.h"
+
+#include "lib/banned.h"
+
+#define LOG_KEEP 10000
+
+static void log_rec_free(struct log_rec *l)
+{
+        if (!l)
+                return;
+        free(l->level);
+        free(l->message);
+        json_decref(l->fields);
+        free(l);
+}
+
+void log_list_free(struct log_rec **v)
+{
+        if (!v)
+                return;
+        for (struct log_rec **p = v; *p; p++)
+                log_rec_free(*p);
+        free(v);
+}
+
+/* Runs inside the caller's transaction. */
+static int log_append_locked(struct store *s, const char *sandbox_id, const char *level,
+                             const char *source, const char *message, struct cove_err **err)
+{
+        int64_t seq;
+        int rc;
+
+        {
+                cleanup_stmt sqlite3_stmt *st = store_stmt(
+                        s, STMT_LOG_MAX_SEQ,
+                        "SELECT coalesce(max(seq), 0) FROM sandbox_logs WHERE sandbox_id = ?", err);
+                if (!st)
+                        return -EIO;
+                rc = store_bind_text(st, 1, sandbox_id);
+                if (rc == SQLITE_OK)
+                        rc = store_step(s, st);
+                if (rc != SQLITE_ROW)
+                        return store_sql_error(s, rc, err, "read log of sandbox '%s'", sandbox_id);
+                seq = store_col_i64(st, 0) + 1;
+        }
+        {
+                cleanup_stmt sqlite3_stmt *st = store_stmt(
+                        s, STMT_LOG_INSERT,
+                        "INSERT INTO sandbox_logs (sandbox_id, seq, ts, level, source, message)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        err);
+                if (!st)
+                        return -EIO;
+                rc = store_bind_text(st, 1, sandbox_id);
+                if (rc == SQLITE_OK)
+                        rc = store_bind_i64(st, 2, seq);
+                if (rc == SQLITE_OK)
+                        rc = store_bind_i64(st, 3, time_now_ms());
+                if (rc == SQLITE_OK)
+                        rc = store_bind_text(st, 4, level);
+                if (rc == SQLITE_OK)
+                        rc = store_bind_text(st, 5, source);
+                if (rc == SQLITE_OK)
+                        rc = store_bind_text(st, 6, message);
+                if (rc == SQLITE_OK)
+                        rc = store_step(s, st);
+                if (rc != SQLITE_DONE)
+                        return store_sql_error(s, rc, err, "append to log of sandbox '%s'",
+                                               sandbox_id);
+        }
+        if (seq > LOG_KEEP) {
+                cleanup_stmt sqlite3_stmt *st = store_stmt(
+                        s, STMT_LOG_TRIM,
+                        "DELETE FROM sandbox_logs WHERE sandbox_id = ? AND seq <= ?", err);
+                if (!st)
+                        return -EIO;
+                rc = store_bind_text(st, 1, sandbox_id);
+                if (rc == SQLITE_OK)
+                        rc = store_bind_i64(st, 2, seq - LOG_KEEP);
+                if (rc == SQLITE_OK)
+                        rc = store_step(s, st);
+                if (rc != SQLITE_DONE)
+                        return store_sql_error(s, rc, err, "trim log of sandbox '%s'", sandbox_id);
+        }
+        return 0;
+}
+
+int store_log_append(struct store *s, const char *sandbox_id, const char *level, const char *source,
+                     const char *message, struct cove_err **err)
+{
+        STORE_LOCK(s);
+        int r = store_begin(s, err);
+        if (r < 0)
+                return r;
+        r = log_append_locked(s, sandbox_id, level ? level : "info", source ? source : "system",
+                              message ? message : "", err);
+        if (r < 0) {
+                store_rollback(s);
+                return r;
+        }
+        return store_commit(s, err);
+}
+
+int store_log_list(struct store *s, const char *sandbox_id, struct log_rec ***ret,
+                   struct cove_err **err)
+{
+        STORE_LOCK(s);
+        cleanup_stmt sqlite3_stmt *st = store_stmt(
+                s, STMT_LOG_LIST,
+                "SELECT seq, ts, level, source, message FROM sandbox_logs WHERE sandbox_id = ?"
+                " ORDER BY seq",
+                err);
+        if (!st)
+                return -EIO;
+        int rc = store_bind_text(st, 1, sandbox_id);
+        if (rc != SQLITE_OK)
+                return store_sql_error(s, rc, err, "list log of sandbox '%s'", sandbox_id);
+
+        size_t n = 0, cap = 16;
+        struct log_rec **v = xmalloc(cap * sizeof(*v));
+        v[0] = NULL;
+        for (;;) {
+                rc = store_step(s, st);
+                if (rc == SQLITE_DONE)
+                        break;
+                if (rc != SQLITE_ROW) {
+                        log_list_free(v);
+                        return store_sql_error(s, rc, err, "list log of sandbox '%s'",
+                                               sandbox_id);
+                }
+                if (n + 2 > cap) {
+                        cap *= 2;
+                        v = xrealloc(v, cap * sizeof(*v));
+                }
+                struct log_rec *l = xzalloc(sizeof(*l));
+                l->seq = store_col_i64(st, 0);
+                l->ts = store_col_i64(st, 1);
+                l->level = store_col_text(st, 2);
+                l->message = store_col_text(st, 4);
+                const char *src = (const char *)sqlite3_column_text(st, 3);
+                l->fields = json_pack("{s:s}", "source", src ? src : "");
+                if (!l->level)
+                        l->level = xstrdup("info");
+                if (!l->message)
+                        l->message = xstrdup("");
+                if (!l->fields) {
+                        log_rec_free(l);
+                        log_list_free(v);
+                        return cove_err_set(err, ENOMEM, "list log of sandbox '%s': %m",
+                                            sandbox_id);
+                }
+                v[n++] = l;
+                v[n] = NULL;
+        }
+        *ret = v;
+        return 0;
+}
+
+int store_log_delete_all(struct store *s, const char *sandbox_id, struct cove_err **err)
+{
+        STORE_LOCK(s);
+        cleanup_stmt sqlite3_stmt *st = store_stmt(
+                s, STMT_LOG_DELETE_ALL, "DELETE FROM sandbox_logs WHERE sandbox_id = ?", err);
+        if (!st)
+                return -EIO;
+        int rc = store_bind_text(st, 1, sandbox_id);
+        if (rc == SQLITE_OK)
+                rc = store_step(s, st);
+        if (rc != SQLITE_DONE)
+                return store_sql_error(s, rc, err, "delete log of sandbox '%s'", sandbox_id);
+        return 0;
+}

@@ -1,2 +1,319 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
+/* sandbox.c — the sandboxes table. */
+#include "store-internal.h"
+
+#include "lib/macro.h"
+
+#include "lib/banned.h"
+
+/* Column order of every SELECT. INSERT/UPDATE bind parameter ?(i + 1) for column i, except
+ * created_seq (SB_CREATED_SEQ), which the store assigns and never rewrites. */
+#define SANDBOX_COLS                                                                               \
+        "id, team_id, template_id, alias, status, access_token, created_seq, started_at, end_at,"  \
+        " activated_at, stopped_at, paused_remaining_ms, cpu_count, memory_mb, disk_size_mb,"      \
+        " auto_pause, auto_resume, metadata, env_vars, network, timeline, diagnostic,"            \
+        " volume_mounts, workdir, init_pid, init_starttime, exec_n, heartbeat_status,"            \
+        " heartbeat_at"
+
+enum {
+        SB_ID,
+        SB_TEAM_ID,
+        SB_TEMPLATE_ID,
+        SB_ALIAS,
+        SB_STATUS,
+        SB_ACCESS_TOKEN,
+        SB_CREATED_SEQ,
+        SB_STARTED_AT,
+        SB_END_AT,
+        SB_ACTIVATED_AT,
+        SB_STOPPED_AT,
+        SB_PAUSED_REMAINING_MS,
+        SB_CPU,
+        SB_MEM,
+        SB_DISK,
+        SB_AUTO_PAUSE,
+        SB_AUTO_RESUME,
+        SB_METADATA,
+        SB_ENV_VARS,
+        SB_NETWORK,
+        SB_TIMELINE,
+        SB_DIAGNOSTIC,
+        SB_VOLUME_MOUNTS,
+        SB_WORKDIR,
+        SB_INIT_PID,
+        SB_INIT_STARTTIME,
+        SB_EXEC_N,
+        SB_HEARTBEAT_STATUS,
+        SB_HEARTBEAT_AT,
+        _SB_MAX,
+};
+
+#define SANDBOX_SELECT "SELECT " SANDBOX_COLS " FROM sandboxes"
+
+void sandbox_rec_free(struct sandbox_rec *sb)
+{
+        if (!sb)
+                return;
+        free(sb->id);
+        free(sb->team_id);
+        free(sb->template_id);
+        free(sb->alias);
+        free(sb->status);
+        free(sb->access_token);
+        json_decref(sb->metadata);
+        json_decref(sb->env_vars);
+        json_decref(sb->network);
+        json_decref(sb->timeline);
+        json_decref(sb->diagnostic);
+        json_decref(sb->volume_mounts);
+        free(sb->workdir);
+        free(sb->heartbeat_status);
+        free(sb);
+}
+
+void sandbox_list_free(struct sandbox_rec **v)
+{
+        if (!v)
+                return;
+        for (struct sandbox_rec **p = v; *p; p++)
+                sandbox_rec_free(*p);
+        free(v);
+}
+
+static int sandbox_bind(sqlite3_stmt *st, const struct sandbox_rec *sb)
+{
+        int rc = store_bind_text(st, SB_ID + 1, sb->id);
+        if (rc == SQLITE_OK)
+                rc = store_bind_text(st, SB_TEAM_ID + 1, sb->team_id);
+        if (rc == SQLITE_OK)
+                rc = store_bind_text(st, SB_TEMPLATE_ID + 1, sb->template_id);
+        if (rc == SQLITE_OK)
+                rc = store_bind_text(st, SB_ALIAS + 1, sb->alias);
+        if (rc == SQLITE_OK)
+                rc = store_bind_text(st, SB_STATUS + 1, sb->status);
+        if (rc == SQLITE_OK)
+                rc = store_bind_text(st, SB_ACCESS_TOKEN + 1, sb->access_token);
+        if (rc == SQLITE_OK)
+                rc = store_bind_i64(st, SB_STARTED_AT + 1, sb->started_at);
+        if (rc == SQLITE_OK)
+                rc = store_bind_i64(st, SB_END_AT + 1, sb->end_at);
+        if (rc == SQLITE_OK)
+                rc = store_bind_i64(st, SB_ACTIVATED_AT + 1, sb->activated_at);
+        if (rc == SQLITE_OK)
+                rc = store_bind_i64(st, SB_STOPPED_AT + 1, sb->stopped_at);
+        if (rc == SQLITE_OK)
+                rc = store_bind_i64(st, SB_PAUSED_REMAINING_MS + 1, sb->paused_remaining_ms);
+        if (rc == SQLITE_OK)
+                rc = store_bind_i64(st, SB_CPU + 1, sb->cpu_count);
+        if (rc == SQLITE_OK)
+                rc = store_bind_i64(st, SB_MEM + 1, sb->memory_mb);
+        if (rc == SQLITE_OK)
+                rc = store_bind_i64(st, SB_DISK + 1, sb->disk_size_mb);
+        if (rc == SQLITE_OK)
+                rc = store_bind_i64(st, SB_AUTO_PAUSE + 1, sb->auto_pause);
+        if (rc == SQLITE_OK)
+                rc = store_bind_i64(st, SB_AUTO_RESUME + 1, sb->auto_resume);
+        if (rc == SQLITE_OK)
+                rc = store_bind_json(st, SB_METADATA + 1, sb->metadata, "{}");
+        if (rc == SQLITE_OK)
+                rc = store_bind_json(st, SB_ENV_VARS + 1, sb->env_vars, "{}");
+        if (rc == SQLITE_OK)
+                rc = store_bind_json(st, SB_NETWORK + 1, sb->network, STORE_NETWORK_DEFAULT);
+        if (rc == SQLITE_OK)
+                rc = store_bind_json(st, SB_TIMELINE + 1, sb->timeline, "[]");
+        if (rc == SQLITE_OK)
+                rc = store_bind_json(st, SB_DIAGNOSTIC + 1, sb->diagnostic, NULL);
+        if (rc == SQLITE_OK)
+                rc = store_bind_json(st, SB_VOLUME_MOUNTS + 1, sb->volume_mounts, "[]");
+        if (rc == SQLITE_OK)
+                rc = store_bind_text(st, SB_WORKDIR + 1, sb->workdir);
+        if (rc == SQLITE_OK)
+                rc = store_bind_i64(st, SB_INIT_PID + 1, sb->init_pid);
+        if (rc == SQLITE_OK)
+                rc = store_bind_i64(st, SB_INIT_STARTTIME + 1, sb->init_starttime);
+        if (rc == SQLITE_OK)
+                rc = store_bind_i64(st, SB_EXEC_N + 1, sb->exec_n);
+        if (rc == SQLITE_OK)
+                rc = store_bind_text(st, SB_HEARTBEAT_STATUS + 1, sb->heartbeat_status);
+        if (rc == SQLITE_OK)
+                rc = store_bind_i64(st, SB_HEARTBEAT_AT + 1, sb->heartbeat_at);
+        return rc;
+}
+
+static int sandbox_from_row(sqlite3_stmt *st, struct sandbox_rec **ret, struct cove_err **err)
+{
+        struct sandbox_rec *sb = xzalloc(sizeof(*sb));
+        int r;
+
+        sb->id = store_col_text(st, SB_ID);
+        sb->team_id = store_col_text(st, SB_TEAM_ID);
+        sb->template_id = store_col_text(st, SB_TEMPLATE_ID);
+        sb->alias = store_col_text(st, SB_ALIAS);
+        sb->status = store_col_text(st, SB_STATUS);
+        sb->access_token = store_col_text(st, SB_ACCESS_TOKEN);
+        sb->created_seq = store_col_i64(st, SB_CREATED_SEQ);
+        sb->started_at = store_col_i64(st, SB_STARTED_AT);
+        sb->end_at = store_col_i64(st, SB_END_AT);
+        sb->activated_at = store_col_i64(st, SB_ACTIVATED_AT);
+        sb->stopped_at = store_col_i64(st, SB_STOPPED_AT);
+        sb->paused_remaining_ms = store_col_i64(st, SB_PAUSED_REMAINING_MS);
+        sb->cpu_count = store_col_i64(st, SB_CPU);
+        sb->memory_mb = store_col_i64(st, SB_MEM);
+        sb->disk_size_mb = store_col_i64(st, SB_DISK);
+        sb->auto_pause = store_col_i64(st, SB_AUTO_PAUSE) != 0;
+        sb->auto_resume = store_col_i64(st, SB_AUTO_RESUME) != 0;
+        sb->workdir = store_col_text(st, SB_WORKDIR);
+        sb->init_pid = store_col_i64(st, SB_INIT_PID);
+        sb->init_starttime = store_col_i64(st, SB_INIT_STARTTIME);
+        sb->exec_n = store_col_i64(st, SB_EXEC_N);
+        sb->heartbeat_status = store_col_text(st, SB_HEARTBEAT_STATUS);
+        sb->heartbeat_at = store_col_i64(st, SB_HEARTBEAT_AT);
+
+        r = store_col_json(st, SB_METADATA, "{}", &sb->metadata, err);
+        if (r >= 0)
+                r = store_col_json(st, SB_ENV_VARS, "{}", &sb->env_vars, err);
+        if (r >= 0)
+                r = store_col_json(st, SB_NETWORK, STORE_NETWORK_DEFAULT, &sb->network, err);
+        if (r >= 0)
+                r = store_col_json(st, SB_TIMELINE, "[]", &sb->timeline, err);
+        if (r >= 0)
+                r = store_col_json(st, SB_DIAGNOSTIC, NULL, &sb->diagnostic, err);
+        if (r >= 0)
+                r = store_col_json(st, SB_VOLUME_MOUNTS, "[]", &sb->volume_mounts, err);
+        if (r >= 0 && sb->diagnostic && json_is_null(sb->diagnostic)) {
+                json_decref(sb->diagnostic);
+                sb->diagnostic = NULL;
+        }
+        if (r < 0) {
+                r = cove_err_wrap(err, "read sandbox '%s'", sb->id ? sb->id : "?");
+                sandbox_rec_free(sb);
+                return r;
+        }
+        *ret = sb;
+        return 0;
+}
+
+int store_sandbox_insert(struct store *s, struct sandbox_rec *sb, struct cove_err **err)
+{
+        STORE_LOCK(s);
+        cleanup_stmt sqlite3_stmt *st = store_stmt(
+                s, STMT_SANDBOX_INSERT,
+                "INSERT INTO sandboxes (id, team_id, template_id, alias, status, access_token,"
+                " started_at, end_at, activated_at, stopped_at, paused_remaining_ms, cpu_count,"
+                " memory_mb, disk_size_mb, auto_pause, auto_resume, metadata, env_vars, network,"
+                " timeline, diagnostic, volume_mounts, workdir, init_pid, init_starttime, exec_n,"
+                " heartbeat_status, heartbeat_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?9, ?10,"
+                " ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26,"
+                " ?27, ?28, ?29)",
+                err);
+        if (!st)
+                return -EIO;
+        int rc = sandbox_bind(st, sb);
+        if (rc == SQLITE_OK)
+                rc = store_step(s, st);
+        if (store_rc_is_unique(rc))
+                return cove_err_set(err, EEXIST, "sandbox '%s' already exists", sb->id);
+        if (rc != SQLITE_DONE)
+                return store_sql_error(s, rc, err, "insert sandbox '%s'", sb->id);
+        sb->created_seq = sqlite3_last_insert_rowid(s->db);
+        return 0;
+}
+
+int store_sandbox_update(struct store *s, const struct sandbox_rec *sb, struct cove_err **err)
+{
+        STORE_LOCK(s);
+        cleanup_stmt sqlite3_stmt *st = store_stmt(
+                s, STMT_SANDBOX_UPDATE,
+                "UPDATE sandboxes SET team_id = ?2, template_id = ?3, alias = ?4, status = ?5,"
+                " access_token = ?6, started_at = ?8, end_at = ?9, activated_at = ?10,"
+                " stopped_at = ?11, paused_remaining_ms = ?12, cpu_count = ?13, memory_mb = ?14,"
+                " disk_size_mb = ?15, auto_pause = ?16, auto_resume = ?17, metadata = ?18,"
+                " env_vars = ?19, network = ?20, timeline = ?21, diagnostic = ?22,"
+                " volume_mounts = ?23, workdir = ?24, init_pid = ?25, init_starttime = ?26,"
+                " exec_n = ?27, heartbeat_status = ?28, heartbeat_at = ?29 WHERE id = ?1",
+                err);
+        if (!st)
+                return -EIO;
+        int rc = sandbox_bind(st, sb);
+        if (rc == SQLITE_OK)
+                rc = store_step(s, st);
+        if (rc != SQLITE_DONE)
+                return store_sql_error(s, rc, err, "update sandbox '%s'", sb->id);
+        if (sqlite3_changes(s->db) == 0)
+                return cove_err_set(err, ENOENT, "sandbox '%s' not found", sb->id);
+        return 0;
+}
+
+int store_sandbox_get(struct store *s, const char *id, struct sandbox_rec **ret, struct cove_err **err)
+{
+        STORE_LOCK(s);
+        cleanup_stmt sqlite3_stmt *st =
+                store_stmt(s, STMT_SANDBOX_GET, SANDBOX_SELECT " WHERE id = ?", err);
+        if (!st)
+                return -EIO;
+        int rc = store_bind_text(st, 1, id);
+        if (rc == SQLITE_OK)
+                rc = store_step(s, st);
+        if (rc == SQLITE_DONE)
+                return cove_err_set(err, ENOENT, "sandbox '%s' not found", id);
+        if (rc != SQLITE_ROW)
+                return store_sql_error(s, rc, err, "get sandbox '%s'", id);
+        return sandbox_from_row(st, ret, err);
+}
+
+int store_sandbox_delete(struct store *s, const char *id, struct cove_err **err)
+{
+        STORE_LOCK(s);
+        cleanup_stmt sqlite3_stmt *st =
+                store_stmt(s, STMT_SANDBOX_DELETE, "DELETE FROM sandboxes WHERE id = ?", err);
+        if (!st)
+                return -EIO;
+        int rc = store_bind_text(st, 1, id);
+        if (rc == SQLITE_OK)
+                rc = store_step(s, st);
+        if (rc != SQLITE_DONE)
+                return store_sql_error(s, rc, err, "delete sandbox '%s'", id);
+        if (sqlite3_changes(s->db) == 0)
+                return cove_err_set(err, ENOENT, "sandbox '%s' not found", id);
+        return 0;
+}
+
+int store_sandbox_list(struct store *s, const char *team_id, struct sandbox_rec ***ret,
+                       struct cove_err **err)
+{
+        STORE_LOCK(s);
+        cleanup_stmt sqlite3_stmt *st =
+                team_id ? store_stmt(s, STMT_SANDBOX_LIST_TEAM,
+                                     SANDBOX_SELECT " WHERE team_id = ?1 ORDER BY started_at, id",
+                                     err)
+                        : store_stmt(s, STMT_SANDBOX_LIST,
+                                     SANDBOX_SELECT " ORDER BY started_at, id", err);
+        if (!st)
+                return -EIO;
+        int rc = team_id ? store_bind_text(st, 1, team_id) : SQLITE_OK;
+        if (rc != SQLITE_OK)
+                return store_sql_error(s, rc, err, "list sandboxes");
+
+        struct sandbox_rec **v = xzalloc(sizeof(*v));
+        size_t n = 0;
+        for (;;) {
+                rc = store_step(s, st);
+                if (rc == SQLITE_DONE)
+                        break;
+                if (rc != SQLITE_ROW) {
+                        sandbox_list_free(v);
+                        return store_sql_error(s, rc, err, "list sandboxes");
+                }
+                struct sandbox_rec *sb;
+                int r = sandbox_from_row(st, &sb, err);
+                if (r < 0) {
+                        sandbox_list_free(v);
+                        return r;
+                }
+                v = xrealloc(v, (n + 2) * sizeof(*v));
+                v[n++] = sb;
+                v[n] = NULL;
+        }
+        *ret = v;
+        return 0;
+}

@@ -150,3 +150,16 @@ int store_log_delete_all(struct store *s, const char *sandbox_id, struct cove_er
 /* ---- settings (small key/value of coved itself, e.g. node name) ---- */
 int store_setting_get(struct store *s, const char *key, char **ret, struct cove_err **err);
 int store_setting_set(struct store *s, const char *key, const char *value, struct cove_err **err);
+
+/* ---- additions (store implementation): template maintenance for the build plane ---- */
+
+/* Replaces every column of an existing template (matched by t->id); -ENOENT if gone, -EEXIST if
+ * the new name is taken. */
+int store_template_update(struct store *s, const struct template_rec *t, struct cove_err **err);
+/* -ENOENT "template '<id>' not found" when missing. */
+int store_template_delete(struct store *s, const char *id, struct cove_err **err);
+/* Templates owned by team_id (every template when team_id is NULL), ordered by created_at then
+ * id; ret is a NULL-terminated array the caller frees with template_list_free(). */
+int store_template_list(struct store *s, const char *team_id, struct template_rec ***ret,
+                        struct cove_err **err);
+void template_list_free(struct template_rec **v);

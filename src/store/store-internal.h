@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store-internal.h — shared plumbing of the store/ files; never included outside store/.
+ *
+ * Locking: every public function starts with STORE_LOCK(s) as its *first* declaration, so the
+ * lock is released last, after the cleanup_stmt resets of the statements it used (cleanups
+ * run in reverse declaration order). Internal helpers assume the lock is held.
+ *
+ * Statements: store_stmt() returns the cached statement for an id, preparing it from sql the
+ * first time. Declare it `cleanup_stmt sqlite3_stmt *st = ...;`: it is reset and its bindings
+ * cleared on scope exit (the statement stays cached; store_close() finalizes it).
+ *
+ * Every sqlite3_step goes through store_step(), which implements failure injection:
+ * COVE_STORE_FAIL_STEP=N (read at open) makes the N-th step after open fail with SQLITE_IOERR.
+ */
+#pragma once
+
+#include "store.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+enum store_stmt_id {
+        STMT_BEGIN,
+        STMT_COMMIT,
+        STMT_ROLLBACK,
+        STMT_SETTING_GET,
+        STMT_SETTING_SET,
+        STMT_TEAM_ENSURE,
+        STMT_TEAM_NAME,
+        STMT_APIKEY_INSERT,
+        STMT_APIKEY_LOOKUP,
+        STMT_APIKEY_COUNT,
+        STMT_TEMPLATE_INSERT,
+        STMT_TEMPLATE_UPDATE,
+        STMT_TEMPLATE_GET,
+        STMT_TEMPLATE_RESOLVE,
+        STMT_TEMPLATE_DELETE,
+        STMT_TEMPLATE_LIST,
+        STMT_TEMPLATE_LIST_TEAM,
+        STMT_SANDBOX_INSERT,
+        STMT_SANDBOX_UPDATE,
+        STMT_SANDBOX_GET,
+        STMT_SANDBOX_DELETE,
+        STMT_SANDBOX_LIST,
+        STMT_SANDBOX_LIST_TEAM,
+        STMT_LOG_MAX_SEQ,
+        STMT_LOG_INSERT,
+        STMT_LOG_TRIM,
+        STMT_LOG_LIST,
+        STMT_LOG_DELETE_ALL,
+        _STMT_MAX,
+};
+
+struct store {
+        sqlite3 *db;
+        pthread_mutex_t lock;
+        sqlite3_stmt *stmts[_STMT_MAX];
+        int64_t fail_step;  /* COVE_STORE_FAIL_STEP; 0 = off */
+        int64_t step_count; /* steps since open (only counted when fail_step > 0) */
+        bool injected;      /* the last failing step was injected */
+};
+
+struct store *store_lock(struct store *s);
+void store_unlockp(struct store **s);
+#define STORE_LOCK(s) __attribute__((cleanup(store_unlockp))) struct store *_store_locked_ = store_lock(s)
+
+void store_stmt_resetp(sqlite3_stmt **st);
+#define cleanup_stmt __attribute__((cleanup(store_stmt_resetp)))
+
+/* NULL (and err set) when preparing fails. */
+sqlite3_stmt *store_stmt(struct store *s, enum store_stmt_id id, const char *sql,
+                         struct cove_err **err);
+int store_step(struct store *s, sqlite3_stmt *st);
+/* Maps a failed rc: UNIQUE/PRIMARYKEY → -EEXIST, NOTNULL/CHECK → -EINVAL, BUSY/LOCKED →
+ * -EAGAIN, else -EIO; the message is "<ctx>: <sqlite3_errmsg>". */
+int store_sql_error(struct store *s, int rc, struct cove_err **err, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+bool store_rc_is_unique(int rc);
+
+/* BEGIN IMMEDIATE / COMMIT; store_rollback() never fails and is a no-op outside a transaction. */
+int store_begin(struct store *s, struct cove_err **err);
+int store_commit(struct store *s, struct cove_err **err);
+void store_rollback(struct store *s);
+
+/* Binding helpers: return an SQLite rc (SQLITE_OK on success). */
+int store_bind_text(sqlite3_stmt *st, int i, const char *v); /* NULL → SQL NULL */
+int store_bind_i64(sqlite3_stmt *st, int i, int64_t v);
+/* v == NULL → dflt as text (or SQL NULL when dflt is NULL too); else compact JSON text. */
+int store_bind_json(sqlite3_stmt *st, int i, const json_t *v, const char *dflt);
+
+/* Column helpers. */
+char *store_col_text(sqlite3_stmt *st, int i); /* owned copy or NULL for SQL NULL */
+int64_t store_col_i64(sqlite3_stmt *st, int i);
+/* Parses a JSON column: SQL NULL → parse of dflt (NULL when dflt is NULL). Corrupt text → -EIO. */
+int store_col_json(sqlite3_stmt *st, int i, const char *dflt, json_t **ret, struct cove_err **err);
+
+#define STORE_NETWORK_DEFAULT                                                                     \
+        "{\"allowPublicTraffic\":true,\"allowInternetAccess\":true,\"allowOut\":[],\"denyOut\":[]}"
