@@ -1,0 +1,63 @@
+# Cove — the two commands: `make run` and `make test` (as root, on Debian 12).
+# Everything else here serves them. The build itself is Meson + Ninja (build/).
+
+BUILD      ?= build
+DATA_DIR   ?= /var/lib/cove
+LISTEN     ?= 127.0.0.1:49982
+PYTHON     ?= /usr/bin/python3
+
+# Build tools and libraries.
+BUILD_PKGS = gcc make meson ninja-build pkg-config libc6-dev \
+             libmicrohttpd-dev libjansson-dev libsqlite3-dev libseccomp-dev libcap-dev \
+             libssl-dev zlib1g-dev libcurl4-openssl-dev libarchive-dev
+# What the default templates contain (build-plane.md §2), taken from the host's userland.
+TEMPLATE_PKGS = bash coreutils procps sudo git curl ca-certificates python3 \
+                python3-numpy python3-pandas python3-matplotlib
+# What the tests drive.
+TEST_PKGS = tmux iproute2 util-linux
+
+.PHONY: all build deps run test unit integration bench clean check-banned format
+
+all: build
+
+# Installs only what is missing (apt-get runs only then). nodejs is accepted from any source.
+deps:
+	@missing=$$(for p in $(BUILD_PKGS) $(TEMPLATE_PKGS) $(TEST_PKGS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	if [ -n "$$(echo $$missing)" ]; then \
+	    echo "installing:" $$missing; \
+	    if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root to install packages" >&2; exit 1; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) >/dev/null
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+run: build
+	@$(BUILD)/coved --listen $(LISTEN) --data-dir $(DATA_DIR)
+
+unit: build
+	$(PYTHON) tests/run.py --build $(BUILD) --only unit
+
+integration: build
+	$(PYTHON) tests/run.py --build $(BUILD) --only integration
+
+test: build
+	$(PYTHON) tests/run.py --build $(BUILD)
+
+bench: build
+	$(BUILD)/bench/bench-floor 200
+	$(PYTHON) bench/lifecycle.py --build $(BUILD) --count 200
+
+check-banned:
+	tools/check-banned.sh
+
+format:
+	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h')
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+#include "coved/config.h"
+#include "lib/fdutil.h"
+#include "lib/macro.h"
+#include "lib/parse.h"
+
+#include <ctype.h>
+
+enum setting_type {
+        SETTING_STRING,
+        SETTING_INT,
+};
+
+struct setting {
+        const char *key;
+        enum setting_type type;
+        size_t offset;
+        const char *def;
+        int64_t min, max;
+        const char *help;
+};
+
+#define S(k, f, d, h)            { k, SETTING_STRING, offsetof(struct coved_config, f), d, 0, 0, h }
+#define I(k, f, d, lo, hi, h)    { k, SETTING_INT, offsetof(struct coved_config, f), d, lo, hi, h }
+
+static const struct setting settings[] = {
+        S("listen", listen, "127.0.0.1:49982", "HOST:PORT of the API port"),
+        S("data-dir", data_dir, "/var/lib/cove", "state directory (SQLite, sandboxes, templates)"),
+        S("public-url", public_url, "", "base of URLs handed to clients (default http://HOST:PORT)"),
+        S("auth", auth, "key", "'key' (API keys) or 'none' (open mode, single-user workstation)"),
+        S("node-name", node_name, "", "clientID of sandboxes on this node (default: host name)"),
+        S("libexec-dir", libexec_dir, "", "directory of cove-runtime, cove-init, cove-agent (default: coved's own)"),
+        S("log-format", log_format, "text", "'text' or 'json'"),
+        S("log-level", log_level, "info", "error, warning, info or debug"),
+        I("default-timeout", default_timeout, "300", 1, 86400, "sandbox lifetime when a create names none (s)"),
+        I("max-timeout", max_timeout, "86400", 1, 86400, "longest sandbox lifetime (s)"),
+        I("ready-wait", ready_wait, "120", 1, 3600, "longest waitReady / connect wait (s)"),
+        I("max-sandboxes", max_sandboxes, "0", 0, 100000, "node capacity in live sandboxes (0: unlimited)"),
+        I("default-cpu-count", default_cpu_count, "2", 1, 256, "CPUs of templates that name none"),
+        I("default-memory-mb", default_memory_mb, "512", 16, 1048576, "memory of templates that name none (MiB)"),
+        I("default-disk-mb", default_disk_mb, "2048", 16, 1048576, "disk of templates that name none (MiB)"),
+        I("pids-max", pids_max, "1024", 16, 1000000, "task limit per sandbox"),
+        I("stopped-retention", stopped_retention, "3600", 0, 604800, "how long stopped sandboxes are kept (s)"),
+        I("paused-max-age", paused_max_age, "0", 0, 31536000, "delete paused sandboxes older than this (s, 0: never)"),
+        {},
+};
+
+static int setting_apply(struct coved_config *c, const struct setting *s, const char *value,
+                         struct cove_err **err)
+{
+        void *dst = (char *)c + s->offset;
+        if (s->type == SETTING_STRING) {
+                free(*(char **)dst);
+                *(char **)dst = xstrdup(value);
+                return 0;
+        }
+        int64_t v;
+        if (safe_atoi64(value, &v) < 0 || v < s->min || v > s->max)
+                return cove_err_set(err, EINVAL, "setting '%s': '%s' is not an integer in %lld..%lld",
+                                    s->key, value, (long long)s->min, (long long)s->max);
+        *(int64_t *)dst = v;
+        return 0;
+}
+
+static const struct setting *setting_find(const char *key)
+{
+        for (const struct setting *s = settings; s->key; s++)
+                if (streq(s->key, key))
+                        return s;
+        /* config files may spell keys with underscores */
+        char tmp[64];
+        size_t l = strlen(key);
+        if (l >= sizeof(tmp))
+                return NULL;
+        for (size_t i = 0; i <= l; i++)
+                tmp[i] = key[i] == '_' ? '-' : key[i];
+        for (const struct setting *s = settings; s->key; s++)
+                if (streq(s->key, tmp))
+                        return s;
+        return NULL;
+}
+
+void config_defaults(struct coved_config *c)
+{
+        for (const struct setting *s = settings; s->key; s++)
+                (void)setting_apply(c, s, s->def, NULL);
+}
+
+static char *trim(char *s)
+{
+        while (isspace((unsigned char)*s))
+                s++;
+        size_t l = strlen(s);
+        while (l > 0 && isspace((unsigned char)s[l - 1]))
+                s[--l] = '\0';
+        return s;
+}
+
+int config_load_file(struct coved_config *c, const char *path, struct cove_err **err)
+{
+        cleanup_free char *data = NULL;
+        size_t len;
+        int r = read_small_file(path, 1024 * 1024, &data, &len);
+        if (r < 0)
+                return cove_err_set(err, -r, "read config file '%s': %m", path);
+        unsigned lineno = 0;
+        for (char *line = data, *next; line && *line; line = next) {
+                next = strchr(line, '\n');
+                if (next)
+                        *next++ = '\0';
+                lineno++;
+                char *l = trim(line);
+                if (!*l || *l == '#')
+                        continue;
+                char *eq = strchr(l, '=');
+                if (!eq)
+                        return cove_err_set(err, EINVAL, "%s:%u: expected 'key = value'", path, lineno);
+                *eq = '\0';
+                char *k = trim(l), *v = trim(eq + 1);
+                size_t vl = strlen(v);
+                if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
+                        v[vl - 1] = '\0';
+                        v++;
+                }
+                const struct setting *s = setting_find(k);
+                if (!s)
+                        return cove_err_set(err, EINVAL, "%s:%u: unknown setting '%s'", path, lineno, k);
+                r = setting_apply(c, s, v, err);
+                if (r < 0)
+                        return cove_err_wrap(err, "%s:%u", path, lineno);
+        }
+        return 0;
+}
+
+int config_set(struct coved_config *c, const char *key, const char *value, struct cove_err **err)
+{
+        const struct setting *s = setting_find(key);
+        if (!s)
+                return cove_err_set(err, ENOENT, "unknown option '--%s'", key);
+        return setting_apply(c, s, value, err);
+}
+
+bool config_known(const char *key)
+{
+        return setting_find(key) != NULL;
+}
+
+void config_print_help(FILE *f)
+{
+        for (const struct setting *s = settings; s->key; s++)
+                fprintf(f, "  --%-20s %s (default: %s)\n", s->key, s->help, *s->def ? s->def : "see text");
+}
+
+int config_finish(struct coved_config *c, struct cove_err **err)
+{
+        const char *colon = strrchr(c->listen, ':');
+        uint32_t port;
+        if (!colon || colon == c->listen || safe_atou32(colon + 1, &port) < 0 || port == 0 || port > 65535)
+                return cove_err_set(err, EINVAL, "listen address '%s' is not HOST:PORT", c->listen);
+        free(c->listen_host);
+        c->listen_host = xstrndup(c->listen, (size_t)(colon - c->listen));
+        c->port = (uint16_t)port;
+        if (!streq(c->auth, "key") && !streq(c->auth, "none"))
+                return cove_err_set(err, EINVAL, "setting 'auth' must be 'key' or 'none'");
+        if (!*c->public_url) {
+                free(c->public_url);
+                c->public_url = xasprintf("http://%s:%u", c->listen_host, c->port);
+        }
+        size_t pl = strlen(c->public_url);
+        while (pl > 0 && c->public_url[pl - 1] == '/')
+                c->public_url[--pl] = '\0';
+        if (!*c->node_name) {
+                char host[256] = "cove";
+                (void)gethostname(host, sizeof(host) - 1);
+                host[sizeof(host) - 1] = '\0';
+                free(c->node_name);
+                c->node_name = xstrdup(*host ? host : "cove");
+        }
+        if (c->data_dir[0] != '/')
+                return cove_err_set(err, EINVAL, "data dir '%s' must be an absolute path", c->data_dir);
+        return 0;
+}
+
+void config_release(struct coved_config *c)
+{
+        for (const struct setting *s = settings; s->key; s++)
+                if (s->type == SETTING_STRING) {
+                        char **p = (char **)((char *)c + s->offset);
+                        free(*p);
+                        *p = NULL;
+                }
+        free(c->listen_host);
+        c->listen_host = NULL;
+}

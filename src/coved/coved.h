@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * coved.h — the daemon's shared state and operator configuration.
+ *
+ * One `struct coved` exists per process; it is created in main.c and borrowed by every
+ * module. Configuration is read once at start (flags > config file > defaults) and is
+ * immutable afterwards.
+ */
+#pragma once
+
+#include "store/store.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct coved_config {
+        char *listen;          /* "127.0.0.1:49982" */
+        char *listen_host;     /* parsed */
+        uint16_t port;
+        char *data_dir;        /* /var/lib/cove */
+        char *public_url;      /* http://127.0.0.1:<port> */
+        char *auth;            /* "key" | "none" */
+        char *node_name;       /* clientID; default: host name */
+        char *libexec_dir;     /* where cove-runtime, cove-init, cove-agent live */
+        char *log_format;      /* "text" | "json" */
+        char *log_level;       /* error|warning|info|debug */
+        int64_t default_timeout;   /* s, 300 */
+        int64_t max_timeout;       /* s, 86400 */
+        int64_t ready_wait;        /* s, 120 */
+        int64_t max_sandboxes;     /* node capacity, 0 = unlimited */
+        int64_t default_cpu_count; /* 2 */
+        int64_t default_memory_mb; /* 512 */
+        int64_t default_disk_mb;   /* 2048 */
+        int64_t pids_max;          /* 1024 per sandbox */
+        int64_t stopped_retention; /* s, 3600 */
+        int64_t paused_max_age;    /* s, 0 = keep forever */
+};
+
+struct coved {
+        struct coved_config cfg;
+        struct store *store;    /* owned */
+        char *api_key_file;     /* owned: <data-dir>/admin.key */
+        char *sandboxes_dir;    /* owned: <data-dir>/sandboxes */
+        char *templates_dir;    /* owned: <data-dir>/templates */
+        pthread_mutex_t lifecycle_lock; /* serialises sandbox state transitions */
+        volatile bool stopping;
+        int64_t started_mono_ms;
+        uint64_t sandboxes_deleted; /* since start, for pool stats */
+};

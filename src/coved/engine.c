@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/* engine.c — the Linux-namespace backend: cove-runtime helper + cgroup library. */
+#include "coved/engine.h"
+#include "coved/sandbox.h"
+#include "lib/fdutil.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "lib/macro.h"
+#include "runtime/cgroup.h"
+#include "runtime/spawn_client.h"
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+static char *cgroup_name_of(const char *id)
+{
+        return xasprintf("cove/%s", id);
+}
+
+static int write_config(struct coved *cd, const struct engine_spec *s, const char *path,
+                        struct cove_err **err)
+{
+        cleanup_free char *cg = cgroup_name_of(s->id);
+        cleanup_free char *init = xasprintf("%s/cove-init", cd->cfg.libexec_dir);
+        cleanup_free char *agent = xasprintf("%s/cove-agent", cd->cfg.libexec_dir);
+        cleanup_free char *sock = sandbox_agent_socket(cd, s->id);
+        json_t *j = json_pack("{s:s, s:s, s:O, s:O, s:s, s:s, s:s, s:{s:s, s:I, s:I, s:I}}", "id", s->id,
+                              "state_dir", s->state_dir, "layers", s->layers, "binds", s->binds,
+                              "init", init, "agent", agent, "agent_socket", sock, "cgroup", "name", cg,
+                              "cpu_count", (json_int_t)s->cpu_count, "memory_mb",
+                              (json_int_t)s->memory_mb, "pids_max", (json_int_t)s->pids_max);
+        if (!j)
+                return cove_err_set(err, EINVAL, "cannot build sandbox config");
+        cleanup_free char *text = json_dumps(j, JSON_INDENT(2));
+        json_decref(j);
+        cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return cove_err_set(err, errno, "create '%s': %m", path);
+        int r = write_full(fd, text, strlen(text));
+        if (r < 0)
+                return cove_err_set(err, -r, "write '%s': %m", path);
+        return 0;
+}
+
+int engine_start(struct coved *cd, const struct engine_spec *spec, struct engine_identity *ret,
+                 struct cove_err **err)
+{
+        cleanup_free char *config = xasprintf("%s/config.json", spec->state_dir);
+        cleanup_free char *helper = xasprintf("%s/cove-runtime", cd->cfg.libexec_dir);
+
+        if (mkdir(spec->state_dir, 0700) < 0 && errno != EEXIST)
+                return cove_err_set(err, errno, "create '%s': %m", spec->state_dir);
+        int r = write_config(cd, spec, config, err);
+        if (r >= 0) {
+                struct runtime_result res = { 0 };
+                r = runtime_create(helper, config, &res, err);
+                if (r >= 0) {
+                        ret->pid = res.pid;
+                        ret->starttime = (int64_t)res.starttime;
+                        return 0;
+                }
+        }
+        (void)runtime_destroy(spec->state_dir, NULL);
+        return r;
+}
+
+/* Reaps init when it is our child (it is, unless coved restarted since it was made). */
+static void reap_init(const struct engine_identity *who)
+{
+        if (!who || who->pid <= 0)
+                return;
+        for (int i = 0; i < 200; i++) {
+                pid_t p = waitpid((pid_t)who->pid, NULL, WNOHANG);
+                if (p == (pid_t)who->pid || (p < 0 && errno == ECHILD))
+                        return;
+                struct timespec ts = { 0, 5 * 1000 * 1000 };
+                (void)nanosleep(&ts, NULL);
+        }
+}
+
+int engine_destroy(struct coved *cd, const char *id, const struct engine_identity *who,
+                   struct cove_err **err)
+{
+        cleanup_free char *state_dir = sandbox_state_dir(cd, id);
+        int r = runtime_destroy(state_dir, err);
+        /* The state dir (and config) may be gone already: make sure of the cgroup by name. */
+        cleanup_free char *cg = cgroup_name_of(id);
+        if (cgroup_exists(cg)) {
+                (void)cgroup_kill_all(cg, NULL);
+                (void)cgroup_destroy(cg, NULL);
+        }
+        reap_init(who);
+        return r;
+}
+
+int engine_pause(struct coved *cd, const char *id, struct cove_err **err)
+{
+        (void)cd;
+        cleanup_free char *cg = cgroup_name_of(id);
+        return cgroup_freeze(cg, err);
+}
+
+int engine_resume(struct coved *cd, const char *id, struct cove_err **err)
+{
+        (void)cd;
+        cleanup_free char *cg = cgroup_name_of(id);
+        return cgroup_thaw(cg, err);
+}
+
+bool engine_alive(const struct engine_identity *who)
+{
+        if (!who || who->pid <= 0)
+                return false;
+        if (runtime_init_alive((pid_t)who->pid, (uint64_t)who->starttime) == 1)
+                return true;
+        reap_init(who);
+        return false;
+}
+
+int engine_usage(struct coved *cd, const char *id, struct engine_usage *ret, struct cove_err **err)
+{
+        (void)cd;
+        cleanup_free char *cg = cgroup_name_of(id);
+        struct cgroup_stats st = { 0 };
+        int r = cgroup_stats(cg, &st, err);
+        if (r < 0)
+                return r;
+        ret->memory_bytes = (int64_t)st.memory_usage;
+        ret->memory_limit = st.memory_limit == UINT64_MAX ? -1 : (int64_t)st.memory_limit;
+        ret->cpu_usage_ns = (int64_t)st.cpu_usage_ns;
+        ret->tasks = (int64_t)st.pids_current;
+        ret->tasks_max = -1;
+        return 0;
+}
+
+int engine_purge(const char *data_dir, struct cove_err **err)
+{
+        return runtime_purge(data_dir, err);
+}
+
+int engine_init_process(void)
+{
+        if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+                return -errno;
+        return 0;
+}

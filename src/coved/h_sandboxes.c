@@ -1,0 +1,686 @@
+/* SPDX-License-Identifier: MIT */
+/* h_sandboxes.c — control-plane sandbox routes (control-plane.md §1–§8). */
+#include "coved/h_sandboxes.h"
+#include "coved/coved.h"
+#include "coved/http.h"
+#include "coved/manager.h"
+#include "coved/netpolicy.h"
+#include "lib/b64.h"
+#include "lib/json.h"
+#include "lib/macro.h"
+#include "lib/parse.h"
+#include "lib/timeutil.h"
+
+#include <ctype.h>
+#include <strings.h>
+#include <openssl/crypto.h>
+
+#define AGENT_VERSION_STR "0.1.0"
+
+enum render_kind {
+        RENDER_SANDBOX, /* create / connect */
+        RENDER_DETAIL,  /* GET one */
+        RENDER_LISTED,  /* list items */
+};
+
+static void set_time(json_t *o, const char *key, int64_t ms)
+{
+        char ts[TIME_RFC3339_MAX];
+        time_format_rfc3339(ms, ts);
+        json_object_set_new(o, key, json_string(ts));
+}
+
+static json_t *render(struct http_req *r, const struct sandbox_rec *sb, enum render_kind kind)
+{
+        struct coved *cd = r->cd;
+        json_t *o = json_object();
+        json_object_set_new(o, "templateID", json_string(sb->template_id));
+        if (sb->alias)
+                json_object_set_new(o, "alias", json_string(sb->alias));
+        json_object_set_new(o, "sandboxID", json_string(sb->id));
+        json_object_set_new(o, "clientID", json_string(cd->cfg.node_name));
+        json_object_set_new(o, "envdVersion", json_string(AGENT_VERSION_STR));
+        if (kind != RENDER_LISTED) {
+                cleanup_free char *url = xasprintf("%s/envd/%s", cd->cfg.public_url, sb->id);
+                json_object_set_new(o, "envdAccessToken", json_string(sb->access_token));
+                json_object_set_new(o, "envdUrl", json_string(url));
+                json_object_set_new(o, "trafficAccessToken", json_string(sb->access_token));
+        }
+        json_object_set_new(o, "status", json_string(sb->status));
+        json_object_set_new(o, "state", json_string(sb->status));
+        set_time(o, "startedAt", sb->started_at);
+        set_time(o, "endAt", sb->end_at);
+        if (sb->activated_at > 0)
+                set_time(o, "activatedAt", sb->activated_at);
+        if (kind != RENDER_LISTED)
+                json_object_set(o, "timeline", sb->timeline ? sb->timeline : json_array());
+        if (sb->diagnostic && json_is_object(sb->diagnostic))
+                json_object_set(o, "diagnostic", sb->diagnostic);
+        json_object_set_new(o, "network", json_deep_copy(sb->network));
+        if (kind != RENDER_SANDBOX) {
+                json_object_set_new(o, "cpuCount", json_integer(sb->cpu_count));
+                json_object_set_new(o, "memoryMB", json_integer(sb->memory_mb));
+                json_object_set_new(o, "diskSizeMB", json_integer(sb->disk_size_mb));
+                json_object_set(o, "metadata", sb->metadata ? sb->metadata : json_object());
+                json_object_set_new(o, "lifecycle",
+                                    json_pack("{s:s, s:b}", "onTimeout", sb->auto_pause ? "pause" : "kill",
+                                              "autoResume", sb->auto_resume));
+                json_object_set(o, "volumeMounts", sb->volume_mounts ? sb->volume_mounts : json_array());
+        }
+        return o;
+}
+
+static const char *team_of(struct http_req *r)
+{
+        return r->auth.team_id;
+}
+
+/* ---- validation helpers ---- */
+
+static int check_strmap(const char *field, json_t *v, size_t max_entries, size_t key_max,
+                        size_t val_max, bool env_keys, struct cove_err **err)
+{
+        const char *k;
+        json_t *e;
+        if (!json_is_object(v))
+                return cove_err_set(err, EINVAL, "field '%s' must be an object", field);
+        if (json_object_size(v) > max_entries)
+                return cove_err_set(err, EINVAL, "field '%s' has more than %zu entries", field, max_entries);
+        json_object_foreach(v, k, e)
+        {
+                size_t kl = strlen(k);
+                if (!json_is_string(e))
+                        return cove_err_set(err, EINVAL, "field '%s.%s' must be a string", field, k);
+                if (kl < 1 || kl > key_max)
+                        return cove_err_set(err, EINVAL, "field '%s': key '%s' must be 1-%zu bytes", field, k, key_max);
+                if (json_string_length(e) > val_max)
+                        return cove_err_set(err, EINVAL, "field '%s.%s': value longer than %zu bytes", field, k, val_max);
+                if (env_keys) {
+                        if (!(isalpha((unsigned char)k[0]) || k[0] == '_'))
+                                return cove_err_set(err, EINVAL, "field '%s': invalid variable name '%s'", field, k);
+                        for (const char *p = k; *p; p++)
+                                if (!isalnum((unsigned char)*p) && *p != '_')
+                                        return cove_err_set(err, EINVAL, "field '%s': invalid variable name '%s'", field, k);
+                }
+        }
+        return 0;
+}
+
+int validate_env_vars(const char *field, json_t *v, struct cove_err **err)
+{
+        return check_strmap(field, v, 256, 256, 32 * 1024, true, err);
+}
+
+/* ---- POST /sandboxes ---- */
+
+struct create_req {
+        char *template_id;
+        struct json_int timeout;
+        struct json_bool wait_ready, auto_pause, auto_resume, allow_internet;
+        json_t *metadata, *env_vars, *network, *volume_mounts;
+};
+
+static const struct json_field create_fields[] = {
+        { "templateID", json_take_str, offsetof(struct create_req, template_id), 0, 0, 1024 },
+        { "timeout", json_take_int, offsetof(struct create_req, timeout), 0, 0, 86400 },
+        { "waitReady", json_take_bool, offsetof(struct create_req, wait_ready), 0, 0, 0 },
+        { "autoPause", json_take_bool, offsetof(struct create_req, auto_pause), 0, 0, 0 },
+        { "autoResume", json_take_bool, offsetof(struct create_req, auto_resume), 0, 0, 0 },
+        { "allowInternetAccess", json_take_bool, offsetof(struct create_req, allow_internet), 0, 0, 0 },
+        { "metadata", json_take_json, offsetof(struct create_req, metadata), 0, 0, 0 },
+        { "envVars", json_take_json, offsetof(struct create_req, env_vars), 0, 0, 0 },
+        { "network", json_take_json, offsetof(struct create_req, network), 0, 0, 0 },
+        { "volumeMounts", json_take_json, offsetof(struct create_req, volume_mounts), 0, 0, 0 },
+        {},
+};
+
+static void create_req_release(struct create_req *q)
+{
+        free(q->template_id);
+        json_decref(q->metadata);
+        json_decref(q->env_vars);
+        json_decref(q->network);
+        json_decref(q->volume_mounts);
+}
+
+static int h_create(struct http_req *r)
+{
+        json_t *body = NULL;
+        cleanup_err struct cove_err *err = NULL;
+        struct create_req q = { 0 };
+        static const struct {
+                const char *key, *msg;
+        } rejected[] = {
+                { "timeoutMs", "timeoutMs is no longer supported in sandbox create requests; use timeout seconds" },
+                { "secure", "secure is not supported" },
+                { "mcp", "mcp is not supported" },
+                { "volume_mounts", "volume_mounts is not supported" },
+        };
+
+        if (http_body_json(r, false, &body) < 0)
+                return 0;
+        if (!json_is_object(body)) {
+                json_decref(body);
+                return http_reply_error(r, 400, "request body must be a JSON object");
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(rejected); i++)
+                if (json_object_get(body, rejected[i].key)) {
+                        json_decref(body);
+                        return http_reply_error(r, 400, "%s", rejected[i].msg);
+                }
+        int rc = json_dispatch(body, create_fields, &q, &err);
+        json_decref(body);
+        if (rc >= 0 && q.metadata)
+                rc = check_strmap("metadata", q.metadata, 64, 128, 1024, false, &err);
+        if (rc >= 0 && q.env_vars)
+                rc = validate_env_vars("envVars", q.env_vars, &err);
+        json_t *policy = NULL;
+        if (rc >= 0)
+                rc = netpolicy_from_request(q.network, NULL, &policy, &err);
+        if (rc >= 0 && q.allow_internet.set) {
+                json_t *n = q.network ? json_object_get(q.network, "allowInternetAccess") : NULL;
+                if (n && json_is_boolean(n) && json_is_true(n) != q.allow_internet.v)
+                        rc = cove_err_set(&err, EINVAL,
+                                          "allowInternetAccess conflicts with network.allowInternetAccess");
+                else
+                        json_object_set_new(policy, "allowInternetAccess", json_boolean(q.allow_internet.v));
+        }
+        if (rc >= 0 && q.volume_mounts) {
+                if (!json_is_array(q.volume_mounts))
+                        rc = cove_err_set(&err, EINVAL, "field 'volumeMounts' must be an array");
+                else if (json_array_size(q.volume_mounts) > 16)
+                        rc = cove_err_set(&err, EINVAL, "field 'volumeMounts' has more than 16 mounts");
+                else if (json_array_size(q.volume_mounts) > 0) {
+                        json_t *m = json_array_get(q.volume_mounts, 0);
+                        const char *name = json_string_value(json_object_get(m, "name"));
+                        if (!json_is_object(m) || !name)
+                                rc = cove_err_set(&err, EINVAL, "field 'volumeMounts[0].name' must be a string");
+                        else /* volumes arrive with the volumes issue: none exists yet */
+                                rc = cove_err_set_status(&err, 404, ENOENT, "volume '%s' not found", name);
+                }
+        }
+        if (rc < 0) {
+                json_decref(policy);
+                create_req_release(&q);
+                return http_reply_err(r, err);
+        }
+
+        struct create_params p = {
+                .team_id = team_of(r),
+                .template_ref = q.template_id,
+                .timeout_s = q.timeout.set ? q.timeout.v : 0,
+                .wait_ready = q.wait_ready.set && q.wait_ready.v,
+                .auto_pause = q.auto_pause.set && q.auto_pause.v,
+                .auto_resume = q.auto_resume.set && q.auto_resume.v,
+                .metadata = q.metadata,
+                .env_vars = q.env_vars,
+                .network = policy,
+        };
+        struct sandbox_rec *sb = NULL;
+        rc = manager_create(r->cd, &p, &sb, &err);
+        json_decref(policy);
+        create_req_release(&q);
+        if (rc < 0)
+                return http_reply_err(r, err);
+        json_t *out = render(r, sb, RENDER_SANDBOX);
+        sandbox_rec_free(sb);
+        return http_reply_json(r, 201, out);
+}
+
+/* ---- GET /sandboxes ---- */
+
+struct list_filter {
+        json_t *metadata; /* key → value */
+        bool bad;
+        char bad_msg[256];
+};
+
+static void metadata_pairs_into(struct list_filter *f, const char *qs)
+{
+        const char *p = qs;
+        while (*p) {
+                const char *amp = strchr(p, '&');
+                size_t l = amp ? (size_t)(amp - p) : strlen(p);
+                if (l > 0) {
+                        cleanup_free char *pair = xstrndup(p, l);
+                        char *eq = strchr(pair, '=');
+                        if (!eq) {
+                                f->bad = true;
+                                (void)snprintf(f->bad_msg, sizeof(f->bad_msg),
+                                               "metadata pair '%s' has no '='", pair);
+                                return;
+                        }
+                        *eq = '\0';
+                        /* percent-decode key and value (the outer layer was decoded already) */
+                        char *k = pair, *v = eq + 1;
+                        for (char *s = k; *s; s++)
+                                if (*s == '+')
+                                        *s = ' ';
+                        char kd[1024], vd[4096];
+                        size_t o = 0;
+                        for (size_t i = 0; k[i] && o + 1 < sizeof(kd); i++) {
+                                if (k[i] == '%' && isxdigit((unsigned char)k[i + 1]) && isxdigit((unsigned char)k[i + 2])) {
+                                        char hx[3] = { k[i + 1], k[i + 2], 0 };
+                                        unsigned x;
+                                        (void)sscanf(hx, "%x", &x);
+                                        kd[o++] = (char)x;
+                                        i += 2;
+                                } else {
+                                        kd[o++] = k[i];
+                                }
+                        }
+                        kd[o] = '\0';
+                        o = 0;
+                        for (size_t i = 0; v[i] && o + 1 < sizeof(vd); i++) {
+                                if (v[i] == '%' && isxdigit((unsigned char)v[i + 1]) && isxdigit((unsigned char)v[i + 2])) {
+                                        char hx[3] = { v[i + 1], v[i + 2], 0 };
+                                        unsigned x;
+                                        (void)sscanf(hx, "%x", &x);
+                                        vd[o++] = (char)x;
+                                        i += 2;
+                                } else {
+                                        vd[o++] = v[i] == '+' ? ' ' : v[i];
+                                }
+                        }
+                        vd[o] = '\0';
+                        json_object_set_new(f->metadata, kd, json_string(vd));
+                }
+                if (!amp)
+                        break;
+                p = amp + 1;
+        }
+}
+
+static void list_query_cb(const char *k, const char *v, void *ud)
+{
+        struct list_filter *f = ud;
+        if (f->bad)
+                return;
+        if (streq(k, "metadata")) {
+                metadata_pairs_into(f, v);
+        } else if (strncmp(k, "metadata[", 9) == 0 && k[strlen(k) - 1] == ']') {
+                cleanup_free char *key = xstrndup(k + 9, strlen(k) - 10);
+                json_object_set_new(f->metadata, key, json_string(v));
+        }
+}
+
+static bool state_valid(const char *s)
+{
+        return streq(s, "starting") || streq(s, "running") || streq(s, "paused") || streq(s, "stopped");
+}
+
+static int h_list(struct http_req *r)
+{
+        cleanup_err struct cove_err *err = NULL;
+        cleanup_strv char **states = http_query_list(r, "state");
+        struct list_filter f = { .metadata = json_object() };
+        uint64_t offset = 0, limit = 100;
+
+        for (char **s = states; *s; s++)
+                if (!state_valid(*s)) {
+                        json_decref(f.metadata);
+                        return http_reply_error(r, 400, "unknown state '%s'", *s);
+                }
+        http_query_foreach(r, list_query_cb, &f);
+        if (f.bad) {
+                json_decref(f.metadata);
+                return http_reply_error(r, 400, "%s", f.bad_msg);
+        }
+        const char *lim = http_query(r, "limit");
+        if (lim && *lim) {
+                int64_t l;
+                if (safe_atoi64(lim, &l) < 0 || l < 0) {
+                        json_decref(f.metadata);
+                        return http_reply_error(r, 400, "query 'limit' must be an integer 0-100");
+                }
+                limit = l == 0 ? 100 : (uint64_t)MIN(l, 100);
+        }
+        const char *tok = http_query(r, "nextToken");
+        if (tok && *tok) {
+                unsigned char *dec = NULL;
+                size_t dl = 0;
+                cleanup_free char *s = NULL;
+                if (b64_decode(tok, strlen(tok), B64_URL, &dec, &dl) == 0) {
+                        s = xstrndup((const char *)dec, dl);
+                        free(dec);
+                }
+                if (!s || safe_atou64(s, &offset) < 0) {
+                        json_decref(f.metadata);
+                        return http_reply_error(r, 400, "invalid nextToken '%s'", tok);
+                }
+        }
+
+        struct sandbox_rec **all = NULL;
+        if (store_sandbox_list(r->cd->store, team_of(r), &all, &err) < 0) {
+                json_decref(f.metadata);
+                return http_reply_err(r, err);
+        }
+        json_t *arr = json_array();
+        uint64_t matched = 0;
+        bool has_next = false;
+        for (size_t i = 0; all[i]; i++) {
+                struct sandbox_rec *sb = all[i];
+                if (states[0]) {
+                        bool ok = false;
+                        for (char **s = states; *s; s++)
+                                ok |= streq(*s, sb->status);
+                        if (!ok)
+                                continue;
+                }
+                const char *k;
+                json_t *v;
+                bool ok = true;
+                json_object_foreach(f.metadata, k, v)
+                {
+                        json_t *have = json_object_get(sb->metadata, k);
+                        if (!have || !json_equal(have, v))
+                                ok = false;
+                }
+                if (!ok)
+                        continue;
+                if (matched >= offset && json_array_size(arr) < limit)
+                        json_array_append_new(arr, render(r, sb, RENDER_LISTED));
+                else if (matched >= offset)
+                        has_next = true;
+                matched++;
+        }
+        sandbox_list_free(all);
+        json_decref(f.metadata);
+
+        struct buf b;
+        buf_init(&b, SIZE_MAX / 2);
+        (void)json_to_buf(arr, &b);
+        json_decref(arr);
+        size_t len;
+        char *s = buf_take(&b, &len);
+        struct MHD_Response *resp = MHD_create_response_from_buffer(len, s, MHD_RESPMEM_MUST_FREE);
+        (void)MHD_add_response_header(resp, "Content-Type", "application/json; charset=utf-8");
+        (void)MHD_add_response_header(resp, "X-Has-Next", has_next ? "true" : "false");
+        if (has_next) {
+                char num[DECIMAL_STR_MAX(uint64_t)];
+                (void)snprintf(num, sizeof(num), "%llu", (unsigned long long)(offset + limit));
+                cleanup_free char *t = b64_encode_alloc(num, strlen(num), B64_URL | B64_NOPAD);
+                (void)MHD_add_response_header(resp, "X-Next-Token", t);
+        } else {
+                (void)MHD_add_response_header(resp, "X-Next-Token", "");
+        }
+        return http_reply_response(r, 200, resp);
+}
+
+/* ---- one sandbox ---- */
+
+static int h_get(struct http_req *r)
+{
+        cleanup_err struct cove_err *err = NULL;
+        struct sandbox_rec *sb = NULL;
+        if (store_sandbox_get(r->cd->store, r->params[0], &sb, &err) < 0 || !streq(sb->team_id, team_of(r))) {
+                sandbox_rec_free(sb);
+                return http_reply_error(r, 404, "sandbox '%s' not found", r->params[0]);
+        }
+        json_t *out = render(r, sb, RENDER_DETAIL);
+        sandbox_rec_free(sb);
+        return http_reply_json(r, 200, out);
+}
+
+static int h_delete(struct http_req *r)
+{
+        cleanup_err struct cove_err *err = NULL;
+        if (manager_delete(r->cd, team_of(r), r->params[0], &err) < 0)
+                return http_reply_err(r, err);
+        return http_reply_empty(r, 204);
+}
+
+/* Reads the required {"timeout"} body of connect / timeout. */
+static int read_timeout_body(struct http_req *r, int64_t min, int64_t *ret)
+{
+        json_t *body = NULL;
+        if (!r->body_present || r->body.len == 0)
+                return http_reply_error(r, 400, "request body with 'timeout' is required"), -EINVAL;
+        if (http_body_json(r, false, &body) < 0)
+                return -EINVAL;
+        if (!json_is_object(body)) {
+                json_decref(body);
+                return http_reply_error(r, 400, "request body must be a JSON object"), -EINVAL;
+        }
+        if (json_object_get(body, "timeoutMs")) {
+                json_decref(body);
+                return http_reply_error(r, 400, "timeoutMs is not supported on this route; use timeout seconds"), -EINVAL;
+        }
+        json_t *t = json_object_get(body, "timeout");
+        int64_t v;
+        if (!t || json_is_null(t)) {
+                json_decref(body);
+                return http_reply_error(r, 400, "field 'timeout' is required"), -EINVAL;
+        }
+        if (!json_get_integer(t, &v)) {
+                json_decref(body);
+                return http_reply_error(r, 400, "field 'timeout' must be an integer"), -EINVAL;
+        }
+        json_decref(body);
+        if (v < min || v > 86400)
+                return http_reply_error(r, 400, "field 'timeout' must be between %lld and 86400", (long long)min), -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static int h_connect(struct http_req *r)
+{
+        cleanup_err struct cove_err *err = NULL;
+        int64_t timeout;
+        if (read_timeout_body(r, 0, &timeout) < 0)
+                return 0;
+        struct sandbox_rec *sb = NULL;
+        bool resumed = false;
+        if (manager_connect(r->cd, team_of(r), r->params[0], timeout, &sb, &resumed, &err) < 0)
+                return http_reply_err(r, err);
+        json_t *out = render(r, sb, RENDER_SANDBOX);
+        sandbox_rec_free(sb);
+        return http_reply_json(r, resumed ? 201 : 200, out);
+}
+
+static int h_pause(struct http_req *r)
+{
+        cleanup_err struct cove_err *err = NULL;
+        if (manager_pause(r->cd, team_of(r), r->params[0], &err) < 0)
+                return http_reply_err(r, err);
+        return http_reply_empty(r, 204);
+}
+
+static int h_timeout(struct http_req *r)
+{
+        cleanup_err struct cove_err *err = NULL;
+        int64_t timeout;
+        if (read_timeout_body(r, 1, &timeout) < 0)
+                return 0;
+        if (manager_set_timeout(r->cd, team_of(r), r->params[0], timeout, false, &err) < 0)
+                return http_reply_err(r, err);
+        return http_reply_empty(r, 204);
+}
+
+static int h_refreshes(struct http_req *r)
+{
+        cleanup_err struct cove_err *err = NULL;
+        int64_t duration = 0;
+        json_t *body = NULL;
+        if (http_body_json(r, true, &body) < 0)
+                return 0;
+        if (!json_is_object(body)) {
+                json_decref(body);
+                return http_reply_error(r, 400, "request body must be a JSON object");
+        }
+        json_t *d = json_object_get(body, "duration");
+        if (d && !json_is_null(d)) {
+                if (!json_get_integer(d, &duration) || duration < 0 || duration > 3600) {
+                        json_decref(body);
+                        return http_reply_error(r, 400, "field 'duration' must be an integer between 0 and 3600");
+                }
+        }
+        json_decref(body);
+        if (duration == 0)
+                duration = 300;
+        if (manager_set_timeout(r->cd, team_of(r), r->params[0], duration, true, &err) < 0)
+                return http_reply_err(r, err);
+        return http_reply_empty(r, 204);
+}
+
+static int h_heartbeat(struct http_req *r)
+{
+        cleanup_err struct cove_err *err = NULL;
+        struct sandbox_rec *sb = NULL;
+        const char *id = r->params[0];
+        if (store_sandbox_get(r->cd->store, id, &sb, NULL) < 0)
+                return http_reply_error(r, 404, "sandbox '%s' not found", id);
+        bool ok = false;
+        if (r->auth.team_id)
+                ok = streq(r->auth.team_id, sb->team_id);
+        else {
+                const char *tok = http_header(r, "X-Access-Token");
+                ok = tok && strlen(tok) == strlen(sb->access_token) &&
+                     CRYPTO_memcmp(tok, sb->access_token, strlen(tok)) == 0;
+                if (!ok) {
+                        sandbox_rec_free(sb);
+                        return http_reply_error(r, 401, "missing or invalid API key or access token");
+                }
+        }
+        sandbox_rec_free(sb);
+        if (!ok)
+                return http_reply_error(r, 404, "sandbox '%s' not found", id);
+
+        json_t *body = NULL;
+        if (http_body_json(r, false, &body) < 0)
+                return 0;
+        const char *st = json_is_object(body) ? json_string_value(json_object_get(body, "status")) : NULL;
+        if (!st || (!streq(st, "starting") && !streq(st, "healthy") && !streq(st, "error"))) {
+                json_decref(body);
+                return http_reply_error(r, 400, "field 'status' must be 'starting', 'healthy' or 'error'");
+        }
+        cleanup_free char *status = xstrdup(st);
+        json_decref(body);
+        if (manager_heartbeat(r->cd, id, status, &err) < 0)
+                return http_reply_err(r, err);
+        json_t *out = json_pack("{s:i, s:s, s:{s:b, s:s}, s:s, s:s}", "code", 0, "message", "success",
+                                "data", "received", 1, "status", status, "request_id", r->request_id,
+                                "requestID", r->request_id);
+        return http_reply_json(r, 200, out);
+}
+
+/* ---- logs ---- */
+
+static int level_rank(const char *l)
+{
+        if (!l)
+                return -1;
+        if (streq(l, "debug"))
+                return 0;
+        if (streq(l, "info"))
+                return 1;
+        if (streq(l, "warn"))
+                return 2;
+        if (streq(l, "error"))
+                return 3;
+        return -1;
+}
+
+static int h_logs(struct http_req *r)
+{
+        cleanup_err struct cove_err *err = NULL;
+        const char *id = r->params[0];
+        struct sandbox_rec *sb = NULL;
+        if (store_sandbox_get(r->cd->store, id, &sb, NULL) < 0 || !streq(sb->team_id, team_of(r))) {
+                sandbox_rec_free(sb);
+                return http_reply_error(r, 404, "sandbox '%s' not found", id);
+        }
+        sandbox_rec_free(sb);
+
+        uint64_t cursor = 0, limit = 100;
+        const char *v;
+        if ((v = http_query(r, "cursor")) && *v && safe_atou64(v, &cursor) < 0)
+                return http_reply_error(r, 400, "query 'cursor' must be an integer >= 0");
+        if ((v = http_query(r, "limit")) && *v && (safe_atou64(v, &limit) < 0 || limit > 1000))
+                return http_reply_error(r, 400, "query 'limit' must be an integer 0-1000");
+        if (limit == 0)
+                limit = 100;
+        const char *direction = http_query(r, "direction");
+        if (!direction || !*direction)
+                direction = "forward";
+        if (!streq(direction, "forward") && !streq(direction, "backward"))
+                return http_reply_error(r, 400, "query 'direction' must be 'forward' or 'backward'");
+        bool backward = streq(direction, "backward");
+        const char *level = http_query(r, "level");
+        if (level && !*level)
+                level = NULL;
+        if (level && level_rank(level) < 0)
+                return http_reply_error(r, 400, "query 'level' must be debug, info, warn or error");
+        const char *search = http_query(r, "search");
+        if (search && !*search)
+                search = NULL;
+        if (search && strlen(search) > 256)
+                return http_reply_error(r, 400, "query 'search' is longer than 256 characters");
+
+        struct log_rec **logs = NULL;
+        if (store_log_list(r->cd->store, id, &logs, &err) < 0)
+                return http_reply_err(r, err);
+        size_t n = 0;
+        while (logs[n])
+                n++;
+
+        json_t *arr = json_array();
+        bool has_more = false, any_in_window = false;
+        int64_t last = 0;
+        for (size_t k = 0; k < n; k++) {
+                struct log_rec *l = logs[backward ? n - 1 - k : k];
+                if (cursor > 0 && (backward ? l->seq > (int64_t)cursor : l->seq < (int64_t)cursor))
+                        continue;
+                any_in_window = true;
+                if (level && level_rank(l->level) < level_rank(level))
+                        continue;
+                if (search && !strcasestr(l->message, search))
+                        continue;
+                if (json_array_size(arr) >= limit) {
+                        has_more = true;
+                        break;
+                }
+                char ts[TIME_RFC3339_MAX];
+                time_format_rfc3339(l->ts, ts);
+                json_t *fields = json_deep_copy(l->fields ? l->fields : json_object());
+                char seq[DECIMAL_STR_MAX(int64_t)];
+                (void)snprintf(seq, sizeof(seq), "%lld", (long long)l->seq);
+                json_object_set_new(fields, "seq", json_string(seq));
+                json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o}", "timestamp", ts, "message",
+                                                     l->message, "level", l->level, "fields", fields));
+                last = l->seq;
+        }
+
+        json_t *query = json_pack("{s:s, s:s, s:I}", "sandboxID", id, "direction", direction, "limit",
+                                  (json_int_t)limit);
+        if (level)
+                json_object_set_new(query, "level", json_string(level));
+        if (search)
+                json_object_set_new(query, "search", json_string(search));
+        json_t *out = json_pack("{s:o, s:b, s:o}", "logs", arr, "hasMore", has_more, "query", query);
+        if (has_more)
+                json_object_set_new(out, "nextCursor", json_integer(backward ? last - 1 : last + 1));
+        if (json_array_size(arr) == 0) {
+                const char *reason = n == 0 ? "no_logs_yet" : any_in_window ? "filters_applied" : "cursor_window_empty";
+                const char *msg = n == 0 ? "the sandbox has no log entries yet"
+                                  : any_in_window ? "entries exist but the level or search filters excluded them"
+                                                  : "the cursor lies outside the retained entries";
+                json_object_set_new(out, "diagnostic", json_pack("{s:s, s:s}", "reason", reason, "message", msg));
+        }
+        log_list_free(logs);
+        return http_reply_json(r, 200, out);
+}
+
+const struct route sandbox_routes[] = {
+        { "POST", "sandboxes", h_create, 0, 0, NULL },
+        { "GET", "sandboxes", h_list, 0, 0, NULL },
+        { "GET", "sandboxes/:id", h_get, 0, 0, NULL },
+        { "DELETE", "sandboxes/:id", h_delete, 0, 0, NULL },
+        { "POST", "sandboxes/:id/connect", h_connect, 0, 0, NULL },
+        { "POST", "sandboxes/:id/pause", h_pause, 0, 0, NULL },
+        { "POST", "sandboxes/:id/timeout", h_timeout, 0, 0, NULL },
+        { "POST", "sandboxes/:id/refreshes", h_refreshes, 0, 0, NULL },
+        { "POST", "sandboxes/:id/heartbeat", h_heartbeat, ROUTE_HEARTBEAT, 0, NULL },
+        { "GET", "sandboxes/:id/logs", h_logs, 0, 0, NULL },
+        {},
+};

@@ -1,0 +1,196 @@
+"""coveharness — start a real coved on loopback with a temp data dir, and talk to it.
+
+    with Coved() as cd:
+        st, body, headers = cd.api("POST", "/api/v1/sandboxes", {"waitReady": True})
+
+Binaries come from $COVE_BUILD_DIR (set by tests/run.py) or ./build. Every Coved purges its
+data dir (all sandboxes, cgroups, mounts) and stops the daemon on exit.
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("COVE_BUILD_DIR", os.path.join(ROOT, "build"))
+COVED = os.path.join(BUILD, "coved")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Coved:
+    def __init__(self, extra_args=None, api_key=None, data_dir=None):
+        self.api_key = api_key or "test-key-" + os.urandom(8).hex()
+        self.own_dir = data_dir is None
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="cove-test-")
+        self.port = free_port()
+        self.extra_args = extra_args or []
+        self.proc = None
+        self.log_path = os.path.join(self.data_dir, "coved.log")
+
+    # -- process --
+    def start(self, wait=True):
+        env = dict(os.environ, COVE_API_KEY=self.api_key)
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [COVED, "--listen", "127.0.0.1:%d" % self.port, "--data-dir", self.data_dir] + self.extra_args,
+            stdout=self.log, stderr=self.log, env=env)
+        if wait:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("coved exited %d:\n%s" % (self.proc.returncode, self.read_log()))
+                try:
+                    st, _, _ = self.request("GET", "/health", auth=False, timeout=2)
+                    if st == 200:
+                        return self
+                except OSError:
+                    pass
+                time.sleep(0.05)
+            raise RuntimeError("coved did not come up:\n" + self.read_log())
+        return self
+
+    def read_log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()[-4000:]
+        except OSError:
+            return ""
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.log.close()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if self.proc:
+            self.log.close()
+
+    def purge(self):
+        subprocess.run([COVED, "purge", "--data-dir", self.data_dir], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=120)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *a):
+        self.stop()
+        self.purge()
+        if self.own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    # -- HTTP --
+    def request(self, method, path, body=None, headers=None, auth=True, timeout=120, raw=False):
+        """Returns (status, parsed JSON or bytes, headers dict with lower-case names)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        h = dict(headers or {})
+        if auth and "X-API-Key" not in h and "Authorization" not in h:
+            h["X-API-Key"] = self.api_key
+        data = body
+        if body is not None and not isinstance(body, (bytes, bytearray, str)):
+            data = json.dumps(body)
+            h.setdefault("Content-Type", "application/json")
+        if isinstance(data, str):
+            data = data.encode()
+        conn.request(method, path, body=data, headers=h)
+        resp = conn.getresponse()
+        payload = resp.read()
+        hdrs = {k.lower(): v for k, v in resp.getheaders()}
+        conn.close()
+        if not raw and hdrs.get("content-type", "").startswith("application/json") and payload:
+            return resp.status, json.loads(payload), hdrs
+        return resp.status, payload, hdrs
+
+    def api(self, method, path, body=None, **kw):
+        return self.request(method, "/api/v1" + path, body, **kw)
+
+    def create(self, **fields):
+        fields.setdefault("waitReady", True)
+        st, body, _ = self.api("POST", "/sandboxes", fields)
+        if st != 201:
+            raise AssertionError("create failed: %s %s\n%s" % (st, body, self.read_log()))
+        return Sandbox(self, body)
+
+
+class Sandbox:
+    """Runtime API of one sandbox (runtime.md), through coved's /envd/{id} front."""
+
+    def __init__(self, cd, obj):
+        self.cd = cd
+        self.obj = obj
+        self.id = obj["sandboxID"]
+        self.token = obj["envdAccessToken"]
+        self.prefix = "/envd/" + self.id
+
+    def rt(self, method, path, body=None, headers=None, token=True, **kw):
+        h = dict(headers or {})
+        if token:
+            h.setdefault("X-Access-Token", self.token)
+        return self.cd.request(method, self.prefix + path, body, headers=h, auth=False, **kw)
+
+    def run(self, cmd, *args, **fields):
+        body = {"cmd": cmd, "args": list(args)}
+        body.update(fields)
+        st, out, _ = self.rt("POST", "/run", body)
+        if st != 200:
+            raise AssertionError("run %s failed: %s %s" % (cmd, st, out))
+        return out
+
+    def sh(self, line, **fields):
+        return self.run("sh", "-c", line, **fields)
+
+    def rpc(self, method, msg, headers=None):
+        h = {"Content-Type": "application/json", "Connect-Protocol-Version": "1"}
+        h.update(headers or {})
+        return self.rt("POST", "/" + method, json.dumps(msg).encode(), headers=h)
+
+    def stream(self, method, msg, timeout=60):
+        """Server-streaming RPC: returns (status, [messages], end_payload_or_None)."""
+        h = {"Content-Type": "application/connect+json", "Connect-Protocol-Version": "1"}
+        st, data, hdrs = self.rt("POST", "/" + method, json.dumps(msg).encode(), headers=h,
+                                 raw=True, timeout=timeout)
+        if st != 200:
+            return st, json.loads(data) if data else None, None
+        return st, *parse_envelopes(data)
+
+    def delete(self):
+        return self.cd.api("DELETE", "/sandboxes/" + self.id)
+
+
+def parse_envelopes(data):
+    msgs, end = [], None
+    i = 0
+    while i + 5 <= len(data):
+        flags = data[i]
+        (n,) = struct.unpack(">I", data[i + 1:i + 5])
+        payload = data[i + 5:i + 5 + n]
+        i += 5 + n
+        if flags & 0x02:
+            end = json.loads(payload) if payload else {}
+        elif n:
+            msgs.append(json.loads(payload))
+    return msgs, end
+
+
+def envelope(obj, flags=0):
+    p = json.dumps(obj).encode()
+    return bytes([flags]) + struct.pack(">I", len(p)) + p

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Runs every test of Cove and ends with one line: `N passed, N failed[, N skipped]`.
+
+Unit tests are the TAP binaries in <build>/tests/ (one per module); integration tests are the
+Python unittest modules tests/integration/test_*.py, each run in its own process against the
+real binaries of <build>. A test that cannot run on this machine skips with its reason.
+"""
+import argparse
+import glob
+import os
+import re
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+UNIT_TIMEOUT = 600
+INTEGRATION_TIMEOUT = 900
+
+
+def run_tap(name, argv, env, timeout):
+    passed = failed = skipped = 0
+    start = time.monotonic()
+    try:
+        p = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=timeout, text=True, errors="replace")
+        out, rc = p.stdout, p.returncode
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+        rc = -1
+        out += "\n# timed out after %ds" % timeout
+    if rc == 77:
+        print("skip %s (exit 77)" % name)
+        return 0, 0, 1
+    for line in out.splitlines():
+        if re.match(r"^ok \d+", line):
+            if "# SKIP" in line:
+                skipped += 1
+            else:
+                passed += 1
+        elif re.match(r"^not ok \d+", line):
+            failed += 1
+            print("FAIL %s: %s" % (name, line))
+    if rc != 0 and failed == 0:
+        failed += 1
+        print("FAIL %s: exit code %d" % (name, rc))
+    if failed:
+        print("---- output of %s ----\n%s\n----" % (name, out[-6000:]))
+    print("%-28s %3d passed %3d failed %3d skipped  (%.1fs)" %
+          (name, passed, failed, skipped, time.monotonic() - start))
+    return passed, failed, skipped
+
+
+UNITTEST_LINE = re.compile(r"^(test\w*) \((?:[\w.]+)\)(?: ?\n?.*?)? \.\.\. (ok|FAIL|ERROR|skipped.*|expected failure|unexpected success)$")
+
+
+def run_unittest(name, path, env, timeout):
+    start = time.monotonic()
+    passed = failed = skipped = 0
+    try:
+        p = subprocess.run([sys.executable, "-m", "unittest", "-v", path], cwd=ROOT, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
+                           text=True, errors="replace")
+        out, rc = p.stdout, p.returncode
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout if isinstance(e.stdout, str) else (e.stdout or b"").decode(errors="replace")
+        rc = -1
+        out += "\n# timed out after %ds" % timeout
+    # unittest -v prints "test_x (mod.Class.test_x) ... ok"; docstrings may split the line.
+    text = out.replace(" ...\n", " ... ")
+    for line in text.splitlines():
+        m = re.search(r"\.\.\. (ok|FAIL|ERROR|skipped|expected failure|unexpected success)", line)
+        if not m or not line.startswith("test"):
+            continue
+        verdict = m.group(1)
+        if verdict in ("ok", "expected failure"):
+            passed += 1
+        elif verdict == "skipped":
+            skipped += 1
+        else:
+            failed += 1
+            print("FAIL %s: %s" % (name, line.strip()))
+    m = re.search(r"^Ran (\d+) tests?", out, re.M)
+    ran = int(m.group(1)) if m else 0
+    counted = passed + failed + skipped
+    if ran > counted:  # lines we could not attribute (e.g. output interleaved): count them failed
+        failed += ran - counted
+    if rc != 0 and failed == 0:
+        failed += 1
+        print("FAIL %s: exit code %d" % (name, rc))
+    if failed:
+        print("---- output of %s ----\n%s\n----" % (name, out[-8000:]))
+    print("%-28s %3d passed %3d failed %3d skipped  (%.1fs)" %
+          (name, passed, failed, skipped, time.monotonic() - start))
+    return passed, failed, skipped
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--only", choices=["unit", "integration"])
+    ap.add_argument("-k", dest="pattern", help="only tests whose name contains this")
+    args = ap.parse_args()
+
+    build = os.path.abspath(os.path.join(ROOT, args.build))
+    env = dict(os.environ)
+    env["COVE_BUILD_DIR"] = build
+    env["PYTHONPATH"] = os.path.join(HERE, "integration") + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+
+    totals = [0, 0, 0]
+    if args.only in (None, "unit"):
+        for binary in sorted(glob.glob(os.path.join(build, "tests", "test-*"))):
+            if not os.access(binary, os.X_OK) or binary.endswith(".p"):
+                continue
+            name = "unit/" + os.path.basename(binary)[5:]
+            if args.pattern and args.pattern not in name:
+                continue
+            for i, v in enumerate(run_tap(name, [binary], env, UNIT_TIMEOUT)):
+                totals[i] += v
+    if args.only in (None, "integration"):
+        for path in sorted(glob.glob(os.path.join(HERE, "integration", "test_*.py"))):
+            name = "integration/" + os.path.basename(path)[5:-3]
+            if args.pattern and args.pattern not in name:
+                continue
+            rel = os.path.relpath(path, ROOT)
+            for i, v in enumerate(run_unittest(name, rel, env, INTEGRATION_TIMEOUT)):
+                totals[i] += v
+
+    line = "%d passed, %d failed" % (totals[0], totals[1])
+    if totals[2]:
+        line += ", %d skipped" % totals[2]
+    print(line)
+    return 1 if totals[1] or totals[0] == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
