@@ -112,6 +112,14 @@ def main():
 
     totals = [0, 0, 0]
     if args.only in (None, "unit"):
+        for check in ("check-deps", "check-banned"):
+            if args.pattern and args.pattern not in check:
+                continue
+            r = subprocess.run([os.path.join(ROOT, "tools", check + ".sh")], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+            ok = r.returncode == 0
+            print("%-28s %s" % ("static/" + check, "passed" if ok else "FAILED\n" + r.stdout))
+            totals[0 if ok else 1] += 1
         for binary in sorted(glob.glob(os.path.join(build, "tests", "test-*"))):
             if not os.access(binary, os.X_OK) or binary.endswith(".p"):
                 continue

@@ -1,0 +1,14 @@
+#!/bin/sh
+# Enforces the one-way include rule of docs/ARCHITECTURE.md.
+set -eu
+cd "$(dirname "$0")/.."
+fail=0
+bad() { echo "dependency rule: $1" >&2; fail=1; }
+grep -nE '#include "(store|runtime|coved|agent|init)/' src/lib/*.[ch] && bad "src/lib includes another module"
+grep -nE '#include "(store|coved|agent|init)/' src/runtime/*.[ch] && bad "src/runtime includes a higher module"
+grep -nE '#include "(store|runtime|coved|init)/' src/agent/*.[ch] && bad "src/agent includes another module"
+grep -nE '#include "(store|runtime|coved|agent)/' src/init/*.[ch] && bad "src/init includes another module"
+grep -nE '#include "(runtime|coved|agent|init)/' src/store/*.[ch] && bad "src/store includes another module"
+grep -nE '#include "runtime/' src/coved/*.[ch] | grep -vE 'runtime/(cgroup|spawn_client|hostroot)\.h' && bad "coved includes runtime internals"
+grep -nE '#include <sqlite3.h>' src/coved/*.[ch] src/lib/*.[ch] src/runtime/*.[ch] && bad "sqlite3.h outside store/"
+exit $fail
