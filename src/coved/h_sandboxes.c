@@ -402,7 +402,9 @@ static int h_list(struct http_req *r)
                 cleanup_free char *t = b64_encode_alloc(num, strlen(num), B64_URL | B64_NOPAD);
                 (void)MHD_add_response_header(resp, "X-Next-Token", t);
         } else {
-                (void)MHD_add_response_header(resp, "X-Next-Token", "");
+                /* libmicrohttpd refuses empty header values; a lone space is read as the empty value
+                 * (RFC 9110 §5.5 trims surrounding whitespace), i.e. "X-Next-Token:". */
+                (void)MHD_add_response_header(resp, "X-Next-Token", " ");
         }
         return http_reply_response(r, 200, resp);
 }

@@ -19,6 +19,7 @@
 #define HTTP_MAX_HEADERS     100
 #define HTTP_MAX_HEAD_BYTES  (16 * 1024)
 #define HTTP_MAX_SEGMENTS    64
+#define HTTP_DISCARD_MAX     (64 * 1024 * 1024)
 
 struct server_ctx {
         struct coved *cd;
@@ -645,9 +646,15 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
                         uint64_t len;
                         if (safe_atou64(cl, &len) == 0 && len > r->body.max &&
                             !(r->route->flags & ROUTE_RAW_BODY) && !r->route->begin) {
-                                http_reply_error(r, 413, "request body too large (limit %zu bytes)",
-                                                 r->body.max);
-                                return MHD_YES;
+                                /* Small excess: read and discard it, so that clients that do not
+                                 * read before they finish sending still see the 413. Huge: answer
+                                 * now and let MHD close the connection. */
+                                if (len > HTTP_DISCARD_MAX) {
+                                        http_reply_error(r, 413, "request body too large (limit %zu bytes)",
+                                                         r->body.max);
+                                        return MHD_YES;
+                                }
+                                r->over_limit = true;
                         }
                 }
                 if (setup_gzip(r) < 0)
