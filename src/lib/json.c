@@ -173,16 +173,33 @@ int json_parse(const char *p, size_t n, bool empty_ok, json_t **ret, struct cove
         return 0;
 }
 
+struct dump_state {
+        struct buf *b;
+        int error; /* first failure; jansson ignores some callback failures (object keys) */
+};
+
 static int dump_cb(const char *p, size_t n, void *data)
 {
-        return buf_add(data, p, n) < 0 ? -1 : 0;
+        struct dump_state *st = data;
+        if (st->error)
+                return -1;
+        int r = buf_add(st->b, p, n);
+        if (r < 0) {
+                st->error = r;
+                return -1;
+        }
+        return 0;
 }
 
 int json_to_buf(const json_t *j, struct buf *b)
 {
-        if (json_dump_callback(j, dump_cb, b, JSON_COMPACT | JSON_ENCODE_ANY) < 0)
-                return b->ptr ? -EIO : -E2BIG;
-        return 0;
+        struct dump_state st = { .b = b };
+        int r = json_dump_callback(j, dump_cb, &st, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (st.error) {
+                buf_release(b);
+                return st.error;
+        }
+        return r < 0 ? -EIO : 0;
 }
 
 char *json_dumps_compact(const json_t *j)

@@ -41,7 +41,7 @@ class Restart(unittest.TestCase):
                 self.assertEqual(st, 200)
                 self.assertEqual([(x["sandboxID"], x["state"]) for x in lst], [(sb.id, "running")])
                 sb.cd = cd2
-                st, procs, _ = sb.rpc("process.List", {})
+                st, procs, _ = sb.rpc("process.Process/List", {})
                 self.assertEqual(st, 200, procs)
                 self.assertIn("sleep", [p["config"]["cmd"] for p in procs["processes"]])
                 self.assertEqual(sb.sh("cat /root/workspace/note.txt")["stdout"], "persisted\n")

@@ -133,6 +133,23 @@ static void test_frame_roundtrip(void)
         close(sv[1]);
 }
 
+static void test_json_to_buf_fails_whole_at_cap(void)
+{
+        /* jansson ignores callback failures while writing object keys: the cap must still fail
+         * the whole dump, never produce a truncated document */
+        json_t *o = json_object();
+        char key[64];
+        for (int i = 0; i < 2000; i++) {
+                (void)snprintf(key, sizeof(key), "key-%060d", i);
+                json_object_set_new(o, key, json_integer(i));
+        }
+        struct buf b;
+        buf_init(&b, 4096);
+        ASSERT_EQ(json_to_buf(o, &b), -E2BIG);
+        ASSERT_EQ(b.len, 0u);
+        json_decref(o);
+}
+
 static void test_time_format(void)
 {
         char out[TIME_RFC3339_MAX];
@@ -157,6 +174,7 @@ int main(void)
         RUN(test_err_wrap);
         RUN(test_json_dispatch);
         RUN(test_frame_roundtrip);
+        RUN(test_json_to_buf_fails_whole_at_cap);
         RUN(test_time_format);
         RUN(test_random_id);
         return tap_done();
