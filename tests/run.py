@@ -53,12 +53,8 @@ def run_tap(name, argv, env, timeout):
     return passed, failed, skipped
 
 
-UNITTEST_LINE = re.compile(r"^(test\w*) \((?:[\w.]+)\)(?: ?\n?.*?)? \.\.\. (ok|FAIL|ERROR|skipped.*|expected failure|unexpected success)$")
-
-
 def run_unittest(name, path, env, timeout):
     start = time.monotonic()
-    passed = failed = skipped = 0
     try:
         p = subprocess.run([sys.executable, "-m", "unittest", "-v", path], cwd=ROOT, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
@@ -68,25 +64,23 @@ def run_unittest(name, path, env, timeout):
         out = e.stdout if isinstance(e.stdout, str) else (e.stdout or b"").decode(errors="replace")
         rc = -1
         out += "\n# timed out after %ds" % timeout
-    # unittest -v prints "test_x (mod.Class.test_x) ... ok"; docstrings may split the line.
-    text = out.replace(" ...\n", " ... ")
-    for line in text.splitlines():
-        m = re.search(r"\.\.\. (ok|FAIL|ERROR|skipped|expected failure|unexpected success)", line)
-        if not m or not line.startswith("test"):
-            continue
-        verdict = m.group(1)
-        if verdict in ("ok", "expected failure"):
-            passed += 1
-        elif verdict == "skipped":
-            skipped += 1
-        else:
-            failed += 1
-            print("FAIL %s: %s" % (name, line.strip()))
+    # Counts come from unittest's own summary ("Ran N tests" and "FAILED (failures=a,
+    # errors=b, skipped=c)" or "OK (skipped=c)"), which docstrings and test output cannot skew.
     m = re.search(r"^Ran (\d+) tests?", out, re.M)
     ran = int(m.group(1)) if m else 0
-    counted = passed + failed + skipped
-    if ran > counted:  # lines we could not attribute (e.g. output interleaved): count them failed
-        failed += ran - counted
+    summary = re.findall(r"^(OK|FAILED)(?: \((.*)\))?$", out, re.M)
+    counts = {}
+    if summary:
+        for part in (summary[-1][1] or "").split(","):
+            if "=" in part:
+                k, v = part.strip().split("=")
+                counts[k] = int(v)
+    failed = counts.get("failures", 0) + counts.get("errors", 0) + counts.get("unexpected successes", 0)
+    skipped = counts.get("skipped", 0)
+    passed = max(0, ran - failed - skipped)
+    for line in out.splitlines():
+        if line.startswith("FAIL: ") or line.startswith("ERROR: "):
+            print("FAIL %s: %s" % (name, line))
     if rc != 0 and failed == 0:
         failed += 1
         print("FAIL %s: exit code %d" % (name, rc))
