@@ -194,3 +194,54 @@ def parse_envelopes(data):
 def envelope(obj, flags=0):
     p = json.dumps(obj).encode()
     return bytes([flags]) + struct.pack(">I", len(p)) + p
+
+
+class ProcessStream:
+    """An open process.Process/Start (or Connect) stream, read envelope by envelope.
+
+        with ProcessStream(sb, {"process": {"cmd": "cat"}}) as ps:
+            pid = ps.start["pid"]
+            ...sb.rpc("process.Process/SendInput", ...)
+            ev = ps.next_event()      # {"data": {...}} / {"end": {...}} / None at the end
+    """
+
+    def __init__(self, sb, msg, method="process.Process/Start", timeout=60):
+        self.conn = http.client.HTTPConnection("127.0.0.1", sb.cd.port, timeout=timeout)
+        self.conn.request("POST", sb.prefix + "/" + method, body=json.dumps(msg).encode(),
+                          headers={"Content-Type": "application/connect+json",
+                                   "Connect-Protocol-Version": "1", "X-Access-Token": sb.token})
+        self.resp = self.conn.getresponse()
+        if self.resp.status != 200:
+            body = self.resp.read()
+            self.conn.close()
+            raise AssertionError("stream %s: %s %s" % (method, self.resp.status, body[:500]))
+        self.end_payload = None
+        first = self.next_event()
+        self.start = first.get("start") if first else None
+
+    def next_message(self):
+        while True:
+            h = self.resp.read(5)
+            if len(h) < 5:
+                return None
+            (n,) = struct.unpack(">I", h[1:5])
+            p = self.resp.read(n) if n else b""
+            if h[0] & 0x02:
+                self.end_payload = json.loads(p) if p else {}
+                return None
+            if n == 0:
+                continue  # keepalive
+            return json.loads(p)
+
+    def next_event(self):
+        m = self.next_message()
+        return m["event"] if m else None
+
+    def close(self):
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
