@@ -30,6 +30,9 @@ deps:
 	    if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root to install packages" >&2; exit 1; fi; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+	@# code-interpreter runs TypeScript with tsx (runtime.md §9), from the npm registry.
+	@command -v tsx >/dev/null 2>&1 || npm install -g --silent tsx >/dev/null 2>&1 || \
+	    echo "warning: could not install tsx (npm); TypeScript one-shot runs will be unavailable" >&2
 
 $(BUILD)/build.ninja:
 	meson setup $(BUILD) >/dev/null

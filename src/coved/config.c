@@ -33,7 +33,6 @@ static const struct setting settings[] = {
         S("log-format", log_format, "text", "'text' or 'json'"),
         S("log-level", log_level, "info", "error, warning, info or debug"),
         I("default-timeout", default_timeout, "300", 1, 86400, "sandbox lifetime when a create names none (s)"),
-        I("max-timeout", max_timeout, "86400", 1, 86400, "longest sandbox lifetime (s)"),
         I("ready-wait", ready_wait, "120", 1, 3600, "longest waitReady / connect wait (s)"),
         I("max-sandboxes", max_sandboxes, "0", 0, 100000, "node capacity in live sandboxes (0: unlimited)"),
         I("default-cpu-count", default_cpu_count, "2", 1, 256, "CPUs of templates that name none"),
@@ -41,7 +40,6 @@ static const struct setting settings[] = {
         I("default-disk-mb", default_disk_mb, "2048", 16, 1048576, "disk of templates that name none (MiB)"),
         I("pids-max", pids_max, "1024", 16, 1000000, "task limit per sandbox"),
         I("stopped-retention", stopped_retention, "3600", 0, 604800, "how long stopped sandboxes are kept (s)"),
-        I("paused-max-age", paused_max_age, "0", 0, 31536000, "delete paused sandboxes older than this (s, 0: never)"),
         {},
 };
 
@@ -148,7 +146,10 @@ bool config_known(const char *key)
 void config_print_help(FILE *f)
 {
         for (const struct setting *s = settings; s->key; s++)
-                fprintf(f, "  --%-20s %s (default: %s)\n", s->key, s->help, *s->def ? s->def : "see text");
+                if (*s->def)
+                        fprintf(f, "  --%-20s %s (default: %s)\n", s->key, s->help, s->def);
+                else
+                        fprintf(f, "  --%-20s %s\n", s->key, s->help);
 }
 
 int config_finish(struct coved_config *c, struct cove_err **err)

@@ -26,7 +26,6 @@ struct coved_config {
         char *log_format;      /* "text" | "json" */
         char *log_level;       /* error|warning|info|debug */
         int64_t default_timeout;   /* s, 300 */
-        int64_t max_timeout;       /* s, 86400 */
         int64_t ready_wait;        /* s, 120 */
         int64_t max_sandboxes;     /* node capacity, 0 = unlimited */
         int64_t default_cpu_count; /* 2 */
@@ -34,7 +33,6 @@ struct coved_config {
         int64_t default_disk_mb;   /* 2048 */
         int64_t pids_max;          /* 1024 per sandbox */
         int64_t stopped_retention; /* s, 3600 */
-        int64_t paused_max_age;    /* s, 0 = keep forever */
 };
 
 struct coved {

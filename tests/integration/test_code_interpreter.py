@@ -103,6 +103,10 @@ class CodeInterpreter(unittest.TestCase):
         self.assertEqual(self.one_shot("b.mjs", "console.log([1,2,3].map(x => x * 2).join(','))\n", "node", []), "2,4,6\n")
         self.assertEqual(self.one_shot("c.sh", "set -e\necho $((6 * 7))\n", "bash", []), "42\n")
 
+    @unittest.skipUnless(os.path.exists("/usr/bin/tsx"), "tsx is not installed (npm)")
+    def test_one_shot_typescript(self):
+        self.assertEqual(self.one_shot("d.ts", "const x: number = 6 * 7;\nconsole.log(x)\n", "tsx", []), "42\n")
+
 
 if __name__ == "__main__":
     unittest.main()
