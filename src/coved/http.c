@@ -224,6 +224,9 @@ json_t *http_error_body(unsigned status, const char *request_id, const char *mes
 static void add_common_headers(struct http_req *r, struct MHD_Response *resp)
 {
         (void)MHD_add_response_header(resp, "X-Request-ID", r->request_id);
+        /* Every runtime response carries CORS (runtime.md §2.1), also errors made here. */
+        if (r->runtime && !MHD_get_response_header(resp, "Access-Control-Allow-Origin"))
+                http_add_cors(resp);
 }
 
 int http_reply_response(struct http_req *r, unsigned status, struct MHD_Response *resp)
@@ -593,6 +596,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
                 /* Runtime API: /envd/{sandboxID}/… */
                 if (r->nsegs >= 2 && streq(r->segs[0], "envd") && sc->runtime_route) {
                         r->root = xstrdup("");
+                        r->runtime = true;
                         r->route = sc->runtime_route;
                         r->params[0] = xstrdup(r->segs[1]);
                 } else {

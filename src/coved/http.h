@@ -32,8 +32,9 @@ struct http_req;
 struct coved;
 
 typedef int (*http_fn)(struct http_req *r);
-/* A body chunk for a streaming route: 0 to continue, <0 to stop (reply already queued or
- * not: if none was queued, http.c answers with r->stream_err or 500). */
+/* A body chunk for a streaming route: 0 to continue. libmicrohttpd cannot queue a reply while
+ * a body is still arriving, so a callback that fails records its error, keeps returning 0
+ * (the rest is discarded by the route) and replies from handler(). */
 typedef int (*http_body_fn)(struct http_req *r, const char *p, size_t n);
 
 enum route_flags {
@@ -85,6 +86,7 @@ struct http_req {
         bool over_limit;
         bool failed;
         bool begun;
+        bool runtime;                   /* a /envd/… request: CORS on every response */
 };
 
 /* Header value (case-insensitive name) or NULL. */

@@ -1,0 +1,473 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rt_rpc.c — Connect-RPC (runtime.md §6) over the agent protocol.
+ *
+ * Unary methods are one agent call each. Server-streaming methods (Start, Connect, WatchDir)
+ * are validated by the agent's first reply frame; then each agent `msg` frame becomes one
+ * envelope, written from a content-reader callback that runs on the connection's own thread
+ * and blocks in poll() on the agent socket, sending an empty keepalive envelope after 15 s of
+ * silence. StreamInput decodes its request envelopes as they arrive and forwards each input
+ * as a process.SendInput call.
+ */
+#include "coved/rt.h"
+#include "lib/frame.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "lib/macro.h"
+#include "lib/parse.h"
+#include "lib/timeutil.h"
+
+#include <poll.h>
+#include <strings.h>
+
+#define RT_STREAM_FIRST_TIMEOUT_MS (60 * 1000)
+#define RT_STREAM_FRAME_TIMEOUT_MS (30 * 1000)
+#define RT_STREAM_BLOCK            (64 * 1024)
+
+struct rpc_method {
+        const char *service;
+        const char *method;
+        enum rt_rpc_kind kind;
+};
+
+static const struct rpc_method rpc_methods[] = {
+        { "filesystem.Filesystem", "ListDir", RT_RPC_UNARY },
+        { "filesystem.Filesystem", "Stat", RT_RPC_UNARY },
+        { "filesystem.Filesystem", "MakeDir", RT_RPC_UNARY },
+        { "filesystem.Filesystem", "Remove", RT_RPC_UNARY },
+        { "filesystem.Filesystem", "Move", RT_RPC_UNARY },
+        { "filesystem.Filesystem", "Edit", RT_RPC_UNARY },
+        { "filesystem.Filesystem", "WatchDir", RT_RPC_SERVER_STREAM },
+        { "filesystem.Filesystem", "CreateWatcher", RT_RPC_UNARY },
+        { "filesystem.Filesystem", "GetWatcherEvents", RT_RPC_UNARY },
+        { "filesystem.Filesystem", "RemoveWatcher", RT_RPC_UNARY },
+        { "process.Process", "Start", RT_RPC_SERVER_STREAM },
+        { "process.Process", "Connect", RT_RPC_SERVER_STREAM },
+        { "process.Process", "List", RT_RPC_UNARY },
+        { "process.Process", "SendInput", RT_RPC_UNARY },
+        { "process.Process", "CloseStdin", RT_RPC_UNARY },
+        { "process.Process", "SendSignal", RT_RPC_UNARY },
+        { "process.Process", "Update", RT_RPC_UNARY },
+        { "process.Process", "GetResult", RT_RPC_UNARY },
+        { "process.Process", "StreamInput", RT_RPC_CLIENT_STREAM },
+};
+
+int rt_rpc_lookup(const char *service, const char *method, enum rt_rpc_kind *ret_kind)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(rpc_methods); i++)
+                if (streq(rpc_methods[i].service, service) && streq(rpc_methods[i].method, method)) {
+                        *ret_kind = rpc_methods[i].kind;
+                        return 0;
+                }
+        return -ENOENT;
+}
+
+static bool op_starts_process(const char *op)
+{
+        return strncmp(op, "process.", 8) == 0;
+}
+
+/* ---- server streaming ---- */
+
+struct rpc_stream {
+        int fd;             /* owned: agent connection */
+        int client_fd;      /* borrowed: the HTTP client's socket (hang-up detection), or -1 */
+        struct buf out;     /* envelopes not yet handed to MHD */
+        size_t out_off;
+        struct buf frame;   /* scratch for agent frames */
+        bool done;          /* the end envelope is in `out` */
+        int64_t last_ms;    /* when bytes were last handed to MHD */
+};
+
+static void stream_end(struct rpc_stream *s, const char *code, const char *msg)
+{
+        if (code) {
+                json_t *e = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
+                (void)connect_envelope_append_json(&s->out, CONNECT_FLAG_END, e);
+                json_decref(e);
+        } else {
+                (void)connect_envelope_append(&s->out, CONNECT_FLAG_END, NULL, 0);
+        }
+        s->done = true;
+}
+
+/* Reads one agent frame and turns it into envelopes in s->out. */
+static void stream_pump(struct rpc_stream *s)
+{
+        char kind;
+        json_error_t jerr;
+        int r = frame_read(s->fd, &kind, &s->frame);
+
+        if (r <= 0 || kind != FRAME_JSON) {
+                stream_end(s, "unavailable", "sandbox agent connection lost");
+                return;
+        }
+        json_t *j = json_loadb(buf_str(&s->frame), s->frame.len, 0, &jerr);
+        if (!j) {
+                stream_end(s, "unavailable", "sandbox agent sent a malformed frame");
+                return;
+        }
+        json_t *m = json_object_get(j, "msg");
+        if (m) {
+                if (connect_envelope_append_json(&s->out, CONNECT_FLAG_MESSAGE, m) < 0)
+                        stream_end(s, "internal", "cannot encode message");
+        } else if (json_is_true(json_object_get(j, "end"))) {
+                json_t *e = json_object_get(j, "error");
+                const char *code = json_string_value(json_object_get(e, "code"));
+                const char *msg = json_string_value(json_object_get(e, "message"));
+                if (json_is_object(e))
+                        stream_end(s, code ? code : "internal", msg ? msg : "");
+                else
+                        stream_end(s, NULL, NULL);
+        }
+        json_decref(j);
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+        struct rpc_stream *s = cls;
+        (void)pos;
+
+        for (;;) {
+                if (s->out_off < s->out.len) {
+                        size_t k = MIN(max, s->out.len - s->out_off);
+                        memcpy(out, s->out.ptr + s->out_off, k);
+                        s->out_off += k;
+                        if (s->out_off == s->out.len) {
+                                buf_reset(&s->out);
+                                s->out_off = 0;
+                        }
+                        s->last_ms = time_mono_ms();
+                        return (ssize_t)k;
+                }
+                if (s->done)
+                        return MHD_CONTENT_READER_END_OF_STREAM;
+
+                int64_t wait = s->last_ms + RT_KEEPALIVE_MS - time_mono_ms();
+                if (wait <= 0) {
+                        (void)connect_envelope_append(&s->out, CONNECT_FLAG_MESSAGE, NULL, 0);
+                        continue;
+                }
+                struct pollfd p[2] = {
+                        { .fd = s->fd, .events = POLLIN },
+                        { .fd = s->client_fd, .events = POLLRDHUP },
+                };
+                int n = poll(p, s->client_fd >= 0 ? 2 : 1, (int)wait);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return MHD_CONTENT_READER_END_WITH_ERROR;
+                }
+                if (s->client_fd >= 0 && (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR)))
+                        return MHD_CONTENT_READER_END_WITH_ERROR; /* client gone */
+                if (p[0].revents)
+                        stream_pump(s);
+        }
+}
+
+static void stream_free(void *cls)
+{
+        struct rpc_stream *s = cls;
+        /* Closing unsubscribes; the process keeps running in the agent. */
+        if (s->fd >= 0)
+                (void)close(s->fd);
+        buf_release(&s->out);
+        buf_release(&s->frame);
+        free(s);
+}
+
+static int handle_server_stream(struct http_req *r, struct rt_req *t, json_t *msg)
+{
+        cleanup_err struct cove_err *err = NULL;
+        cleanup_close int fd = -1;
+        json_t *first = NULL;
+        int64_t st = 0;
+        int q;
+
+        json_t *req = rt_agent_request(t, t->op, msg, op_starts_process(t->op));
+        fd = agent_client_connect(t->sock, RT_STREAM_FIRST_TIMEOUT_MS, &err);
+        if (fd < 0) {
+                json_decref(req);
+                return rt_reply_err(r, err);
+        }
+        q = agent_client_send_json(fd, req, &err);
+        json_decref(req);
+        if (q < 0)
+                return rt_reply_err(r, err);
+        if (agent_client_read_json(fd, &first, &err) < 0)
+                return rt_reply_err(r, err);
+        if (!json_get_integer(json_object_get(first, "status"), &st) || st != 200 ||
+            !json_is_true(json_object_get(first, "stream"))) {
+                struct agent_reply rep = {
+                        .status = st >= 400 ? (int)st : 500,
+                        .message = json_string_value(json_object_get(first, "message")),
+                };
+                q = rt_reply_agent_error(r, &rep);
+                json_decref(first);
+                return q;
+        }
+        json_decref(first);
+        if (agent_client_set_timeout(fd, RT_STREAM_FRAME_TIMEOUT_MS) < 0)
+                return rt_reply_error(r, 500, "cannot set agent socket timeout");
+
+        struct rpc_stream *s = xzalloc(sizeof(*s));
+        buf_init(&s->out, SIZE_MAX / 2);
+        buf_init(&s->frame, FRAME_MAX_PAYLOAD + 1);
+        s->fd = TAKE_FD(fd); /* now owned by the stream */
+        s->client_fd = -1;
+        s->last_ms = time_mono_ms();
+        const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci)
+                s->client_fd = ci->connect_fd;
+
+        struct MHD_Response *resp = MHD_create_response_from_callback(
+                MHD_SIZE_UNKNOWN, RT_STREAM_BLOCK, stream_read, s, stream_free);
+        if (!resp) {
+                stream_free(s);
+                return -ENOMEM;
+        }
+        (void)MHD_add_response_header(resp, "Content-Type", "application/connect+json");
+        http_add_cors(resp);
+        return http_reply_response(r, 200, resp);
+}
+
+/* ---- unary ---- */
+
+static int handle_unary(struct http_req *r, struct rt_req *t, json_t *msg)
+{
+        cleanup_err struct cove_err *err = NULL;
+        struct agent_reply rep = { 0 };
+        int q;
+
+        json_t *req = rt_agent_request(t, t->op, msg, op_starts_process(t->op));
+        q = agent_client_call(t->sock, req, AGENT_UNARY_TIMEOUT_MS, &rep, &err);
+        json_decref(req);
+        if (q < 0)
+                return rt_reply_err(r, err);
+        q = rep.status == 200 ? rt_reply_agent_body(r, &rep) : rt_reply_agent_error(r, &rep);
+        agent_reply_release(&rep);
+        return q;
+}
+
+/* ---- client streaming: StreamInput (§6.4) ---- */
+
+static void defer_from_err(struct rt_req *t, const struct cove_err *err)
+{
+        unsigned st = err ? (err->status ? (unsigned)err->status : http_status_from_errno(err->errnum))
+                          : 500;
+        rt_defer_error(t, st, "%s", err ? err->msg : "internal error");
+}
+
+static bool selector_matches(json_t *sel, json_t *info)
+{
+        int64_t a, b;
+        json_t *pid = json_object_get(sel, "pid"), *tag = json_object_get(sel, "tag");
+        if (pid && !json_is_null(pid))
+                return json_get_integer(pid, &a) && json_get_integer(json_object_get(info, "pid"), &b) &&
+                       a == b;
+        if (json_is_string(tag)) {
+                json_t *it = json_object_get(info, "tag");
+                return json_is_string(it) && streq(json_string_value(it), json_string_value(tag));
+        }
+        return false;
+}
+
+/* The start message names a process that must be running (the agent's List). */
+static int si_check_process(struct rt_req *t, json_t *sel)
+{
+        cleanup_err struct cove_err *err = NULL;
+        struct agent_reply rep = { 0 };
+        json_t *pid = json_object_get(sel, "pid"), *tag = json_object_get(sel, "tag");
+        bool has_pid = pid && !json_is_null(pid), has_tag = tag && !json_is_null(tag);
+        int64_t v;
+
+        if (!json_is_object(sel) || has_pid == has_tag)
+                return rt_defer_error(t, 400, "process selector needs exactly one of 'pid' or 'tag'"),
+                       -EINVAL;
+        if ((has_pid && (!json_get_integer(pid, &v) || v <= 0)) || (has_tag && !json_is_string(tag)))
+                return rt_defer_error(t, 400, "invalid process selector"), -EINVAL;
+
+        json_t *req = rt_agent_request(t, "process.List", NULL, false);
+        int q = agent_client_call(t->sock, req, AGENT_UNARY_TIMEOUT_MS, &rep, &err);
+        json_decref(req);
+        if (q < 0)
+                return defer_from_err(t, err), q;
+        if (rep.status != 200) {
+                rt_defer_error(t, (unsigned)rep.status, "%s", rep.message ? rep.message : "process.List failed");
+                agent_reply_release(&rep);
+                return -EIO;
+        }
+        json_t *body = rep.body;
+        json_t *owned = NULL;
+        if (!body && rep.body_text)
+                body = owned = json_loadb(rep.body_text, rep.body_len, 0, NULL);
+        bool found = false;
+        size_t i;
+        json_t *p;
+        json_array_foreach(json_object_get(body, "processes"), i, p) if (selector_matches(sel, p))
+        {
+                found = true;
+                break;
+        }
+        json_decref(owned);
+        agent_reply_release(&rep);
+        if (!found)
+                return rt_defer_error(t, 404, "process not found"), -ENOENT;
+        return 0;
+}
+
+static int si_message(struct http_req *r, struct rt_req *t, const char *p, size_t n)
+{
+        cleanup_err struct cove_err *err = NULL;
+        json_t *m = NULL;
+
+        if (json_parse(p, n, /* empty_ok= */ true, &m, &err) < 0)
+                return defer_from_err(t, err), -EINVAL;
+        if (!json_is_object(m)) {
+                json_decref(m);
+                return rt_defer_error(t, 400, "StreamInput message must be a JSON object"), -EINVAL;
+        }
+        t->si_count++;
+        if (!t->si_process) {
+                json_t *start = json_object_get(m, "start");
+                json_t *sel = json_object_get(start, "process");
+                if (!json_is_object(start) || !json_is_object(sel)) {
+                        json_decref(m);
+                        return rt_defer_error(t, 400,
+                                              "the first StreamInput message must be {\"start\": {\"process\": …}}"),
+                               -EINVAL;
+                }
+                int q = si_check_process(t, sel);
+                if (q == 0)
+                        t->si_process = json_incref(sel);
+                json_decref(m);
+                return q;
+        }
+        json_t *data = json_object_get(m, "data");
+        if (json_object_get(m, "keepalive") && !data) {
+                json_decref(m);
+                return 0;
+        }
+        json_t *input = json_object_get(data, "input");
+        if (!json_is_object(input)) {
+                json_decref(m);
+                return rt_defer_error(t, 400, "StreamInput message %u must be {\"data\": {\"input\": …}} or {\"keepalive\": {}}",
+                                      t->si_count),
+                       -EINVAL;
+        }
+        json_t *body = json_pack("{s:O, s:O}", "process", t->si_process, "input", input);
+        json_decref(m);
+        json_t *req = rt_agent_request(t, "process.SendInput", body, false);
+        struct agent_reply rep = { 0 };
+        int q = agent_client_call(t->sock, req, AGENT_UNARY_TIMEOUT_MS, &rep, &err);
+        json_decref(req);
+        if (q < 0)
+                return defer_from_err(t, err), q;
+        if (rep.status != 200) {
+                rt_defer_error(t, (unsigned)rep.status, "%s", rep.message ? rep.message : "SendInput failed");
+                q = -EIO;
+        }
+        agent_reply_release(&rep);
+        (void)r;
+        return q;
+}
+
+static int si_envelope(void *ud, uint8_t flags, const char *p, size_t n)
+{
+        struct http_req *r = ud;
+        if (flags & CONNECT_FLAG_END)
+                return 0;
+        return si_message(r, r->ctx, p, n);
+}
+
+static int si_body(struct http_req *r, const char *p, size_t n)
+{
+        struct rt_req *t = r->ctx;
+        cleanup_err struct cove_err *err = NULL;
+
+        if (t->err_status)
+                return 0;
+        if (t->si_mode == 0) {
+                size_t i = 0;
+                while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
+                        i++;
+                if (i == n)
+                        return 0;
+                t->si_mode = p[i] == '{' ? 2 : 1;
+                p += i;
+                n -= i;
+        }
+        if (t->si_mode == 2)
+                return rt_buffer_body(r, p, n);
+        if (connect_decoder_feed(&t->dec, p, n, si_envelope, r, &err) < 0 && !t->err_status)
+                defer_from_err(t, err);
+        return 0;
+}
+
+static int handle_stream_input(struct http_req *r, struct rt_req *t)
+{
+        if (t->si_mode == 2)
+                (void)si_message(r, t, buf_str(&r->body), r->body.len);
+        else if (t->si_mode == 1 && !connect_decoder_idle(&t->dec))
+                rt_defer_error(t, 400, "truncated Connect envelope");
+        if (!t->err_status && !t->si_process)
+                rt_defer_error(t, 400, "the first StreamInput message must be {\"start\": {\"process\": …}}");
+        if (t->err_status)
+                return rt_reply_deferred(r, t);
+
+        struct buf b;
+        size_t len;
+        buf_init(&b, 64);
+        (void)connect_envelope_append(&b, CONNECT_FLAG_MESSAGE, "{}", 2);
+        (void)connect_envelope_append(&b, CONNECT_FLAG_END, NULL, 0);
+        char *s = buf_take(&b, &len);
+        struct MHD_Response *resp = MHD_create_response_from_buffer(len, s, MHD_RESPMEM_MUST_FREE);
+        if (!resp) {
+                free(s);
+                return -ENOMEM;
+        }
+        (void)MHD_add_response_header(resp, "Content-Type", "application/connect+json");
+        http_add_cors(resp);
+        return http_reply_response(r, 200, resp);
+}
+
+/* ---- entry points ---- */
+
+int rt_rpc_begin(struct http_req *r, struct rt_req *t)
+{
+        const char *ct = http_header(r, "Content-Type");
+        const char *cl = http_header(r, "Content-Length");
+        uint64_t len;
+
+        if (ct && (strncasecmp(ct, "application/proto", 17) == 0 ||
+                   strncasecmp(ct, "application/connect+proto", 25) == 0 ||
+                   strncasecmp(ct, "application/grpc", 16) == 0))
+                return rt_reply_error(r, 415, "unsupported content type '%s': only JSON is supported",
+                                      ct);
+        if (t->rpc_kind == RT_RPC_CLIENT_STREAM) {
+                connect_decoder_init(&t->dec, CONNECT_MAX_MESSAGE);
+                t->dec_ready = true;
+                r->body_cb = si_body;
+                return 0;
+        }
+        if (cl && !http_header(r, "Content-Encoding") && safe_atou64(cl, &len) == 0 &&
+            len > t->body_limit)
+                return rt_reply_error(r, 413, "request body too large (limit %zu bytes)",
+                                      t->body_limit);
+        return 0;
+}
+
+int rt_rpc_handler(struct http_req *r, struct rt_req *t)
+{
+        cleanup_err struct cove_err *err = NULL;
+        json_t *msg = NULL;
+
+        if (t->rpc_kind == RT_RPC_CLIENT_STREAM)
+                return handle_stream_input(r, t);
+        if (connect_request_message(buf_str(&r->body), r->body.len, &msg, &err) < 0)
+                return rt_reply_err(r, err);
+        if (t->rpc_kind == RT_RPC_SERVER_STREAM)
+                return handle_server_stream(r, t, msg);
+        return handle_unary(r, t, msg);
+}
