@@ -1,2 +1,377 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
+/*
+ * ns.c — `cove-runtime create`: the parent side (cgroup, agent socket, clone3, go byte, result)
+ * and the child's sequence up to execveat(init).
+ *
+ * Sync protocol between parent and child (one SOCK_SEQPACKET pair, CLOEXEC):
+ *   parent → child   one byte "go" once the parent has set the child up from outside
+ *                    (today: nothing; with a user namespace: write uid_map/gid_map here)
+ *   child  → parent  nothing on success (the socket closes at exec: EOF), or one message
+ *                    { int32 errnum; char message[] } followed by _exit(1)
+ */
+#include "runtime/setup.h"
+
+#include "lib/buf.h"
+#include "lib/fdutil.h"
+#include "lib/macro.h"
+#include "runtime/cgroup.h"
+#include "runtime/fsutil.h"
+
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <linux/sched.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include "lib/banned.h"
+
+#define SANDBOX_NS_FLAGS                                                                           \
+        (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP)
+/* The child keeps these fd numbers: 3 agent listen socket, 4 agent binary (O_PATH). */
+#define CHILD_FD_LISTEN 3
+#define CHILD_FD_AGENT  4
+#define CHILD_FD_MIN    5 /* everything else the child holds sits at or above this */
+#define CHILD_TIMEOUT_MS 30000
+
+struct child_fds {
+        int sync;   /* child's end of the sync socket */
+        int listen; /* agent listening socket */
+        int agent;  /* O_PATH agent binary */
+        int init;   /* O_PATH init binary */
+};
+
+struct child_msg {
+        int32_t errnum;
+        char message[COVE_ERR_MSG_MAX];
+};
+
+/* ---- child ---------------------------------------------------------------------------- */
+
+static _Noreturn void child_die(int sync, struct cove_err *e)
+{
+        struct child_msg m = { .errnum = e ? e->errnum : EIO };
+        size_t l = 0;
+        if (e && e->msg) {
+                l = MIN(strlen(e->msg), sizeof(m.message) - 1);
+                memcpy(m.message, e->msg, l);
+        }
+        (void)!send(sync, &m, offsetof(struct child_msg, message) + l, MSG_NOSIGNAL);
+        _exit(1);
+}
+
+static int loopback_up(struct cove_err **err)
+{
+        struct ifreq ifr = { 0 };
+        cleanup_close int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (s < 0)
+                return cove_err_set(err, errno, "bring up 'lo': socket: %m");
+        memcpy(ifr.ifr_name, "lo", 3);
+        if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+                return cove_err_set(err, errno, "bring up 'lo': get flags: %m");
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+                return cove_err_set(err, errno, "bring up 'lo': %m");
+        return 0;
+}
+
+/* sudo and friends resolve the hostname: give the sandbox ID an /etc/hosts line (after
+ * pivot_root, so paths resolve inside the sandbox; a copy-up of one small file). */
+static int hosts_add_self(const char *id, struct cove_err **err)
+{
+        cleanup_free char *text = NULL;
+        cleanup_free char *line = xasprintf("127.0.1.1\t%s\n", id);
+        int r = read_small_file("/etc/hosts", 1024 * 1024, &text, NULL);
+        if (r == -ENOENT || r == -ENOTDIR)
+                return 0;
+        if (r < 0)
+                return cove_err_set(err, -r, "read /etc/hosts: %m");
+        if (strstr(text, line))
+                return 0;
+        cleanup_close int fd = open("/etc/hosts", O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return cove_err_set(err, errno, "open /etc/hosts: %m");
+        if (text[0] && text[strlen(text) - 1] != '\n' && write_full(fd, "\n", 1) < 0)
+                return cove_err_set(err, errno, "write /etc/hosts: %m");
+        r = write_full(fd, line, strlen(line));
+        if (r < 0)
+                return cove_err_set(err, -r, "write /etc/hosts: %m");
+        return 0;
+}
+
+static int stdio_devnull(struct cove_err **err)
+{
+        /* The helper's stdio are host files; inside, /proc/self/fd/N would lead back to them. */
+        cleanup_close int fd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return cove_err_set(err, errno, "open /dev/null: %m");
+        for (int i = 0; i < 3; i++)
+                if (dup2(fd, i) < 0)
+                        return cove_err_set(err, errno, "dup2 /dev/null: %m");
+        return 0;
+}
+
+static int child_fd_layout(const struct child_fds *f, struct cove_err **err)
+{
+        /* All of f are >= CHILD_FD_MIN (parent's doing), so these dup2s clobber nothing we
+         * need; dup2 clears CLOEXEC on 3 and 4, the rest stays CLOEXEC. */
+        if (dup2(f->listen, CHILD_FD_LISTEN) < 0 || dup2(f->agent, CHILD_FD_AGENT) < 0)
+                return cove_err_set(err, errno, "dup2: %m");
+        if (fd_cloexec_from(CHILD_FD_MIN) < 0)
+                return cove_err_set(err, errno, "mark fds close-on-exec: %m");
+        return 0;
+}
+
+static _Noreturn void child_main(const struct sandbox_config *c, const struct child_fds *f)
+{
+        struct cove_err *e = NULL;
+        char go;
+        ssize_t n;
+
+        n = TEMP_FAILURE_RETRY(read(f->sync, &go, 1));
+        if (n != 1)
+                _exit(1); /* parent gone or gave up */
+        umask(0022);
+        if (child_fd_layout(f, &e) < 0)
+                child_die(f->sync, e);
+        if (rootfs_setup(c, &e) < 0)
+                child_die(f->sync, e);
+        if (sethostname(c->id, strlen(c->id)) < 0) {
+                (void)cove_err_set(&e, errno, "sethostname '%s': %m", c->id);
+                child_die(f->sync, e);
+        }
+        if (hosts_add_self(c->id, &e) < 0 || loopback_up(&e) < 0 || stdio_devnull(&e) < 0)
+                child_die(f->sync, e);
+        if (caps_drop_bounding(&e) < 0 || seccomp_install(&e) < 0)
+                child_die(f->sync, e);
+
+        char *argv[] = { (char *)"cove-init", NULL };
+        char *envp[] = { (char *)"PATH=" SANDBOX_PATH, (char *)"HOME=/root",
+                         (char *)"container=cove", NULL };
+        syscall(SYS_execveat, f->init, "", argv, envp, AT_EMPTY_PATH);
+        (void)cove_err_set(&e, errno, "exec init '%s': %m", c->init);
+        child_die(f->sync, e);
+}
+
+/* ---- parent --------------------------------------------------------------------------- */
+
+static int fd_move_high(int *fd, struct cove_err **err)
+{
+        if (*fd >= CHILD_FD_MIN)
+                return 0;
+        int n = fcntl(*fd, F_DUPFD_CLOEXEC, CHILD_FD_MIN);
+        if (n < 0)
+                return cove_err_set(err, errno, "dup: %m");
+        (void)close(*fd);
+        *fd = n;
+        return 0;
+}
+
+static int listen_socket(const char *path, struct cove_err **err)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        cleanup_close int fd = -1;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return cove_err_set(err, ENAMETOOLONG, "agent socket '%s': path too long", path);
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return cove_err_set(err, errno, "agent socket: %m");
+        if (unlink(path) < 0 && errno != ENOENT)
+                return cove_err_set(err, errno, "unlink stale agent socket '%s': %m", path);
+        /* umask makes the socket inode 0600 at bind (no window with a wider mode). */
+        mode_t old = umask(0177);
+        int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+        int e = errno;
+        umask(old);
+        if (r < 0)
+                return cove_err_set(err, e, "bind agent socket '%s': %m", path);
+        if (chmod(path, 0600) < 0 || listen(fd, SOMAXCONN) < 0) {
+                e = errno;
+                (void)unlink(path);
+                return cove_err_set(err, e, "listen on agent socket '%s': %m", path);
+        }
+        return TAKE_FD(fd);
+}
+
+/* Where a user namespace would get its uid_map/gid_map written (before the go byte). */
+static int prepare_child(pid_t pid, struct cove_err **err)
+{
+        (void)pid;
+        (void)err;
+        return 0;
+}
+
+static int check_layers(const struct sandbox_config *c, struct cove_err **err)
+{
+        struct stat st;
+        for (size_t i = 0; c->layers[i]; i++) {
+                if (stat(c->layers[i], &st) < 0)
+                        return cove_err_set(err, errno, "overlay layer '%s': %m", c->layers[i]);
+                if (!S_ISDIR(st.st_mode))
+                        return cove_err_set(err, ENOTDIR, "overlay layer '%s': %m", c->layers[i]);
+        }
+        return 0;
+}
+
+/* Creates upper/, work/, rootfs/ under the state dir; records which were new in *created. */
+static int make_state_dirs(const struct sandbox_config *c, unsigned *created, struct cove_err **err)
+{
+        static const char *const names[] = { "upper", "work", "rootfs" };
+        for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+                cleanup_free char *p = xasprintf("%s/%s", c->state_dir, names[i]);
+                if (mkdir(p, 0755) == 0)
+                        *created |= 1U << i;
+                else if (errno != EEXIST)
+                        return cove_err_set(err, errno, "mkdir '%s': %m", p);
+        }
+        return 0;
+}
+
+static void remove_state_dirs(const struct sandbox_config *c, unsigned created)
+{
+        static const char *const names[] = { "upper", "work", "rootfs" };
+        for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+                if (!(created & (1U << i)))
+                        continue;
+                cleanup_free char *p = xasprintf("%s/%s", c->state_dir, names[i]);
+                (void)rm_rf(p, NULL);
+        }
+}
+
+static int wait_child_result(int sync, pid_t pid, struct cove_err **err)
+{
+        struct pollfd pfd = { .fd = sync, .events = POLLIN };
+        struct child_msg m;
+        int r = TEMP_FAILURE_RETRY(poll(&pfd, 1, CHILD_TIMEOUT_MS));
+        if (r == 0)
+                return cove_err_set(err, ETIMEDOUT, "sandbox setup did not finish in %d ms",
+                                    CHILD_TIMEOUT_MS);
+        if (r < 0)
+                return cove_err_set(err, errno, "poll sync socket: %m");
+        ssize_t n = TEMP_FAILURE_RETRY(recv(sync, &m, sizeof(m), 0));
+        if (n < 0)
+                return cove_err_set(err, errno, "read sync socket: %m");
+        if (n == 0) {
+                /* EOF: exec happened, or the child died before it could say why. */
+                int status;
+                pid_t w = waitpid(pid, &status, WNOHANG);
+                if (w == pid)
+                        return cove_err_set(err, EIO, "sandbox init exited during setup (status 0x%x)",
+                                            (unsigned)status);
+                return 0;
+        }
+        if ((size_t)n < offsetof(struct child_msg, message))
+                return cove_err_set(err, EPROTO, "short message on sync socket");
+        size_t l = (size_t)n - offsetof(struct child_msg, message);
+        m.message[MIN(l, sizeof(m.message) - 1)] = '\0';
+        return cove_err_set(err, m.errnum > 0 ? m.errnum : EIO, "%s", m.message);
+}
+
+int sandbox_run(const struct sandbox_config *c, struct runtime_result *ret, struct cove_err **err)
+{
+        cleanup_close int sync_parent = -1, listen_fd = -1, agent_fd = -1, init_fd = -1;
+        cleanup_close int sync_child = -1;
+        struct cgroup_limits lim = { c->cpu_count, c->memory_mb, c->pids_max };
+        bool cg_created = false, joined = false, sock_created = false;
+        unsigned dirs_created = 0;
+        pid_t pid = -1;
+        int sv[2], r;
+
+        r = check_layers(c, err);
+        if (r < 0)
+                goto fail;
+        r = make_state_dirs(c, &dirs_created, err);
+        if (r < 0)
+                goto fail;
+        r = cgroup_create(c->cgroup_name, &lim, err);
+        if (r < 0)
+                goto fail;
+        cg_created = true;
+        /* Join first so the child is born inside: its cgroup namespace root is the sandbox's. */
+        r = cgroup_join(c->cgroup_name, 0, err);
+        if (r < 0)
+                goto fail;
+        joined = true;
+        listen_fd = listen_socket(c->agent_socket, err);
+        if (listen_fd < 0) {
+                r = listen_fd;
+                goto fail;
+        }
+        sock_created = true;
+        init_fd = open(c->init, O_PATH | O_CLOEXEC);
+        if (init_fd < 0) {
+                r = cove_err_set(err, errno, "open init '%s': %m", c->init);
+                goto fail;
+        }
+        agent_fd = open(c->agent, O_PATH | O_CLOEXEC);
+        if (agent_fd < 0) {
+                r = cove_err_set(err, errno, "open agent '%s': %m", c->agent);
+                goto fail;
+        }
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+                r = cove_err_set(err, errno, "sync socketpair: %m");
+                goto fail;
+        }
+        sync_parent = sv[0];
+        sync_child = sv[1];
+        if ((r = fd_move_high(&listen_fd, err)) < 0 || (r = fd_move_high(&agent_fd, err)) < 0 ||
+            (r = fd_move_high(&init_fd, err)) < 0 || (r = fd_move_high(&sync_child, err)) < 0 ||
+            (r = fd_move_high(&sync_parent, err)) < 0)
+                goto fail;
+
+        struct clone_args ca = { .flags = SANDBOX_NS_FLAGS, .exit_signal = SIGCHLD };
+        pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+        if (pid < 0) {
+                r = cove_err_set(err, errno, "clone3: %m");
+                goto fail;
+        }
+        if (pid == 0) {
+                struct child_fds f = { sync_child, listen_fd, agent_fd, init_fd };
+                child_main(c, &f);
+        }
+        (void)close(TAKE_FD(sync_child));
+
+        r = prepare_child(pid, err);
+        if (r < 0)
+                goto fail;
+        if (TEMP_FAILURE_RETRY(send(sync_parent, "g", 1, MSG_NOSIGNAL)) != 1) {
+                r = cove_err_set(err, errno, "send go byte: %m");
+                goto fail;
+        }
+        r = wait_child_result(sync_parent, pid, err);
+        if (r < 0)
+                goto fail;
+        struct runtime_result res = { .pid = pid };
+        r = proc_starttime(pid, &res.starttime);
+        if (r < 0) {
+                r = cove_err_set(err, -r, "start time of init %d: %m", (int)pid);
+                goto fail;
+        }
+        *ret = res;
+        return 0;
+
+fail:
+        if (pid > 0) {
+                (void)kill(pid, SIGKILL);
+                (void)TEMP_FAILURE_RETRY(waitpid(pid, NULL, 0));
+        }
+        /* Never kill through a cgroup we could not leave: we would be among the killed. */
+        bool left = !joined || cgroup_leave(NULL) >= 0;
+        if (cg_created && left) {
+                (void)cgroup_kill_all(c->cgroup_name, NULL);
+                (void)cgroup_destroy(c->cgroup_name, NULL);
+        }
+        if (sock_created)
+                (void)unlink(c->agent_socket);
+        remove_state_dirs(c, dirs_created);
+        return cove_err_wrap(err, "create sandbox '%s'", c->id);
+}

@@ -1,2 +1,243 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
+/*
+ * spawn_client.c — fork-exec of cove-runtime (async-signal-safe child, git run-command.c
+ * pattern), the one JSON result message, and process identity checks.
+ */
+#include "runtime/spawn_client.h"
+
+#include "lib/fdutil.h"
+#include "lib/json.h"
+#include "lib/macro.h"
+#include "lib/parse.h"
+
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "lib/banned.h"
+
+#define RESULT_MSG_MAX 4096
+
+/* Async-signal-safe: report errno through the pipe and die. */
+static _Noreturn void child_fail(int fd)
+{
+        int e = errno;
+        (void)!write(fd, &e, sizeof(e));
+        _exit(127);
+}
+
+static _Noreturn void spawn_child(int sync_fd, int devnull, int errpipe, char *const argv[])
+{
+        sigset_t all;
+        struct sigaction dfl = { .sa_handler = SIG_DFL };
+
+        /* coved may block signals for its signalfd and ignore SIGPIPE: give the helper a clean
+         * slate (both survive exec otherwise). */
+        for (int s = 1; s < NSIG; s++)
+                (void)sigaction(s, &dfl, NULL);
+        sigemptyset(&all);
+        if (sigprocmask(SIG_SETMASK, &all, NULL) < 0)
+                child_fail(errpipe);
+        if (dup2(devnull, STDIN_FILENO) < 0)
+                child_fail(errpipe);
+        if (dup2(sync_fd, 3) < 0) /* sync_fd > 3: the copy on 3 is not CLOEXEC */
+                child_fail(errpipe);
+        if (syscall(SYS_close_range, 4U, ~0U, CLOSE_RANGE_CLOEXEC) < 0 && errno != ENOSYS)
+                child_fail(errpipe);
+        execv(argv[0], argv);
+        child_fail(errpipe);
+}
+
+static int move_above(int *fd)
+{
+        if (*fd > 3)
+                return 0;
+        int n = fcntl(*fd, F_DUPFD_CLOEXEC, 4);
+        if (n < 0)
+                return -errno;
+        (void)close(*fd);
+        *fd = n;
+        return 0;
+}
+
+static int wait_helper(pid_t pid, int *ret_status)
+{
+        int status = 0;
+        if (TEMP_FAILURE_RETRY(waitpid(pid, &status, 0)) < 0)
+                return -errno;
+        *ret_status = status;
+        return 0;
+}
+
+static int parse_result(const char *msg, size_t len, struct runtime_result *ret,
+                        struct cove_err **err)
+{
+        json_t *j = NULL;
+        int r = json_parse(msg, len, false, &j, err);
+        if (r < 0)
+                return cove_err_wrap(err, "cove-runtime answer");
+        json_t *ok = json_object_get(j, "ok");
+        int64_t pid, st, en;
+        if (json_is_true(ok)) {
+                if (!json_get_integer(json_object_get(j, "pid"), &pid) || pid <= 0 ||
+                    pid > INT32_MAX || !json_get_integer(json_object_get(j, "starttime"), &st) ||
+                    st < 0) {
+                        json_decref(j);
+                        return cove_err_set(err, EPROTO, "cove-runtime answer lacks pid/starttime");
+                }
+                ret->pid = (pid_t)pid;
+                ret->starttime = (uint64_t)st;
+                json_decref(j);
+                return 0;
+        }
+        const char *m = json_string_value(json_object_get(j, "message"));
+        if (!json_get_integer(json_object_get(j, "errno"), &en) || en <= 0 || en > 4095)
+                en = EIO;
+        r = cove_err_set(err, (int)en, "%s", m ? m : "cove-runtime failed without a message");
+        json_decref(j);
+        return r;
+}
+
+int runtime_create(const char *helper, const char *config_path, struct runtime_result *ret,
+                   struct cove_err **err)
+{
+        cleanup_close int sync_parent = -1, sync_child = -1, devnull = -1, ep_r = -1, ep_w = -1;
+        char *argv[] = { (char *)helper, (char *)"create", (char *)config_path, NULL };
+        int sv[2], ep[2], status = 0, child_errno = 0, r;
+        char msg[RESULT_MSG_MAX + 1];
+        ssize_t n;
+        pid_t pid;
+
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+                return cove_err_set(err, errno, "runtime: socketpair: %m");
+        sync_parent = sv[0];
+        sync_child = sv[1];
+        if (pipe2(ep, O_CLOEXEC) < 0)
+                return cove_err_set(err, errno, "runtime: pipe: %m");
+        ep_r = ep[0];
+        ep_w = ep[1];
+        devnull = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
+        if (devnull < 0)
+                return cove_err_set(err, errno, "runtime: open /dev/null: %m");
+        /* Nothing the child needs may sit on fd 0..3, which it overwrites. */
+        if ((r = move_above(&sync_parent)) < 0 || (r = move_above(&sync_child)) < 0 ||
+            (r = move_above(&ep_r)) < 0 || (r = move_above(&ep_w)) < 0 ||
+            (r = move_above(&devnull)) < 0)
+                return cove_err_set(err, -r, "runtime: dup: %m");
+
+        pid = fork();
+        if (pid < 0)
+                return cove_err_set(err, errno, "runtime: fork: %m");
+        if (pid == 0)
+                spawn_child(sync_child, devnull, ep_w, argv);
+
+        (void)close(TAKE_FD(sync_child));
+        (void)close(TAKE_FD(ep_w));
+        n = read_full(ep_r, &child_errno, sizeof(child_errno));
+        if (n == (ssize_t)sizeof(child_errno)) {
+                (void)wait_helper(pid, &status);
+                return cove_err_set(err, child_errno, "runtime: exec '%s': %m", helper);
+        }
+
+        struct pollfd pfd = { .fd = sync_parent, .events = POLLIN };
+        r = TEMP_FAILURE_RETRY(poll(&pfd, 1, RUNTIME_CREATE_TIMEOUT_MS));
+        if (r <= 0) {
+                int e = r == 0 ? ETIMEDOUT : errno;
+                (void)kill(pid, SIGKILL);
+                (void)wait_helper(pid, &status);
+                return cove_err_set(err, e, "runtime: waiting for cove-runtime: %m");
+        }
+        n = TEMP_FAILURE_RETRY(recv(sync_parent, msg, RESULT_MSG_MAX, MSG_CMSG_CLOEXEC));
+        int recv_errno = errno;
+        r = wait_helper(pid, &status);
+        if (n < 0)
+                return cove_err_set(err, recv_errno, "runtime: read cove-runtime answer: %m");
+        if (n == 0) {
+                if (r == 0 && WIFSIGNALED(status))
+                        return cove_err_set(err, EIO, "runtime: cove-runtime killed by signal %d",
+                                            WTERMSIG(status));
+                return cove_err_set(err, EIO, "runtime: cove-runtime exited (status %d) without an answer",
+                                    r == 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        }
+        msg[n] = '\0';
+        struct runtime_result res = { 0 };
+        r = parse_result(msg, (size_t)n, &res, err);
+        if (r < 0)
+                return r;
+        *ret = res;
+        return 0;
+}
+
+int proc_starttime(pid_t pid, uint64_t *ret)
+{
+        char path[32 + DECIMAL_STR_MAX(pid_t)];
+        cleanup_free char *s = NULL;
+        int r;
+
+        (void)snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        r = read_small_file(path, 4096, &s, NULL);
+        if (r < 0)
+                return r == -ESRCH ? -ENOENT : r;
+        char *p = strrchr(s, ')');
+        if (!p)
+                return -EINVAL;
+        p++;
+        /* After ')' come fields 3 (state) … : starttime is field 22, the 20th token. */
+        for (int field = 3; field <= 22; field++) {
+                p += strspn(p, " ");
+                size_t l = strcspn(p, " \n");
+                if (l == 0)
+                        return -EINVAL;
+                if (field == 22) {
+                        char num[DECIMAL_STR_MAX(uint64_t)];
+                        if (l >= sizeof(num))
+                                return -EINVAL;
+                        memcpy(num, p, l);
+                        num[l] = '\0';
+                        uint64_t v;
+                        r = safe_atou64(num, &v);
+                        if (r < 0)
+                                return r;
+                        *ret = v;
+                        return 0;
+                }
+                p += l;
+        }
+        return -EINVAL;
+}
+
+static bool proc_is_zombie(pid_t pid)
+{
+        char path[32 + DECIMAL_STR_MAX(pid_t)];
+        cleanup_free char *s = NULL;
+        (void)snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        if (read_small_file(path, 4096, &s, NULL) < 0)
+                return true;
+        char *p = strrchr(s, ')');
+        return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
+}
+
+int runtime_init_alive(pid_t pid, uint64_t starttime)
+{
+        char path[32 + DECIMAL_STR_MAX(pid_t)];
+        struct stat self, other;
+        uint64_t st;
+
+        if (pid <= 0 || proc_starttime(pid, &st) < 0 || st != starttime || proc_is_zombie(pid))
+                return 0;
+        (void)snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pid);
+        if (stat(path, &other) < 0 || stat("/proc/self/ns/pid", &self) < 0)
+                return 0;
+        if (self.st_ino == other.st_ino && self.st_dev == other.st_dev)
+                return 0;
+        /* Re-check: the pid could have been reused between the reads. */
+        if (proc_starttime(pid, &st) < 0 || st != starttime)
+                return 0;
+        return 1;
+}

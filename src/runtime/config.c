@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+#include "runtime/config.h"
+
+#include "lib/fdutil.h"
+#include "lib/json.h"
+#include "lib/macro.h"
+
+#include <jansson.h>
+
+#include "lib/banned.h"
+
+struct raw_config {
+        char *id, *state_dir, *init, *agent, *agent_socket;
+        char **layers;
+        json_t *binds, *cgroup;
+};
+
+struct raw_cgroup {
+        char *name;
+        struct json_int cpu_count, memory_mb, pids_max;
+};
+
+static const struct json_field config_fields[] = {
+        { "id", json_take_str, offsetof(struct raw_config, id), JSON_MANDATORY, 0, 64 },
+        { "state_dir", json_take_str, offsetof(struct raw_config, state_dir), JSON_MANDATORY, 0, 4000 },
+        { "layers", json_take_strv, offsetof(struct raw_config, layers), JSON_MANDATORY, 0, 0 },
+        { "binds", json_take_json, offsetof(struct raw_config, binds), 0, 0, 0 },
+        { "init", json_take_str, offsetof(struct raw_config, init), JSON_MANDATORY, 0, 4000 },
+        { "agent", json_take_str, offsetof(struct raw_config, agent), JSON_MANDATORY, 0, 4000 },
+        { "agent_socket", json_take_str, offsetof(struct raw_config, agent_socket), JSON_MANDATORY, 0, 107 },
+        { "cgroup", json_take_json, offsetof(struct raw_config, cgroup), JSON_MANDATORY, 0, 0 },
+        {}
+};
+
+static const struct json_field cgroup_fields[] = {
+        { "name", json_take_str, offsetof(struct raw_cgroup, name), JSON_MANDATORY, 0, 255 },
+        { "cpu_count", json_take_int, offsetof(struct raw_cgroup, cpu_count), 0, 0, 1024 },
+        { "memory_mb", json_take_int, offsetof(struct raw_cgroup, memory_mb), 0, 0, 1LL << 32 },
+        { "pids_max", json_take_int, offsetof(struct raw_cgroup, pids_max), 0, 0, 1 << 22 },
+        {}
+};
+
+struct sandbox_config *sandbox_config_free(struct sandbox_config *c)
+{
+        if (!c)
+                return NULL;
+        free(c->id);
+        free(c->state_dir);
+        strv_free(c->layers);
+        for (size_t i = 0; i < c->n_binds; i++) {
+                free(c->binds[i].source);
+                free(c->binds[i].target);
+        }
+        free(c->binds);
+        free(c->init);
+        free(c->agent);
+        free(c->agent_socket);
+        free(c->cgroup_name);
+        free(c);
+        return NULL;
+}
+
+static int check_abs(const char *what, const char *p, struct cove_err **err)
+{
+        if (p[0] != '/')
+                return cove_err_set(err, EINVAL, "%s '%s' is not an absolute path", what, p);
+        return 0;
+}
+
+static bool hostname_ok(const char *s)
+{
+        size_t l = strlen(s);
+        if (l == 0 || l > 63)
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                      (*p >= '0' && *p <= '9') || *p == '-'))
+                        return false;
+        return true;
+}
+
+static int convert(struct raw_config *raw, struct raw_cgroup *rc, struct sandbox_config *c,
+                   struct cove_err **err)
+{
+        int r;
+
+        if (!hostname_ok(raw->id))
+                return cove_err_set(err, EINVAL, "field 'id': '%s' is not a valid sandbox id", raw->id);
+        r = check_abs("state_dir", raw->state_dir, err);
+        if (r < 0)
+                return r;
+        if ((r = check_abs("init", raw->init, err)) < 0 ||
+            (r = check_abs("agent", raw->agent, err)) < 0 ||
+            (r = check_abs("agent_socket", raw->agent_socket, err)) < 0)
+                return r;
+        size_t nl = strv_length(raw->layers);
+        if (nl == 0 || nl > SANDBOX_MAX_LAYERS)
+                return cove_err_set(err, EINVAL, "field 'layers' must have 1 to %d entries",
+                                    SANDBOX_MAX_LAYERS);
+        for (size_t i = 0; i < nl; i++) {
+                r = check_abs("layer", raw->layers[i], err);
+                if (r < 0)
+                        return r;
+                if (strpbrk(raw->layers[i], ":,"))
+                        return cove_err_set(err, EINVAL, "layer '%s' contains ':' or ','",
+                                            raw->layers[i]);
+        }
+        if (raw->binds && !json_is_array(raw->binds))
+                return cove_err_set(err, EINVAL, "field 'binds' must be an array");
+        size_t nb = raw->binds ? json_array_size(raw->binds) : 0;
+        if (nb > SANDBOX_MAX_BINDS)
+                return cove_err_set(err, EINVAL, "field 'binds' has more than %d entries",
+                                    SANDBOX_MAX_BINDS);
+        c->binds = xzalloc((nb + 1) * sizeof(*c->binds));
+        for (size_t i = 0; i < nb; i++) {
+                json_t *b = json_array_get(raw->binds, i);
+                json_t *s = json_object_get(b, "source"), *t = json_object_get(b, "target");
+                json_t *ro = json_object_get(b, "readonly");
+                if (!json_is_string(s) || !json_is_string(t) || (ro && !json_is_boolean(ro)))
+                        return cove_err_set(err, EINVAL,
+                                            "field 'binds[%zu]' needs string source and target", i);
+                c->binds[i].source = xstrdup(json_string_value(s));
+                c->binds[i].target = xstrdup(json_string_value(t));
+                c->binds[i].readonly = !ro || json_is_true(ro);
+                c->n_binds = i + 1;
+                if ((r = check_abs("bind source", c->binds[i].source, err)) < 0 ||
+                    (r = check_abs("bind target", c->binds[i].target, err)) < 0)
+                        return r;
+                if (strstr(c->binds[i].target, "/../") || strstr(c->binds[i].target, "/./"))
+                        return cove_err_set(err, EINVAL, "bind target '%s' is not normalised",
+                                            c->binds[i].target);
+        }
+        r = json_dispatch(raw->cgroup, cgroup_fields, rc, err);
+        if (r < 0)
+                return cove_err_wrap(err, "field 'cgroup'");
+        c->id = TAKE_PTR(raw->id);
+        c->state_dir = TAKE_PTR(raw->state_dir);
+        c->layers = TAKE_PTR(raw->layers);
+        c->init = TAKE_PTR(raw->init);
+        c->agent = TAKE_PTR(raw->agent);
+        c->agent_socket = TAKE_PTR(raw->agent_socket);
+        c->cgroup_name = TAKE_PTR(rc->name);
+        c->cpu_count = rc->cpu_count.set ? (uint32_t)rc->cpu_count.v : 0;
+        c->memory_mb = rc->memory_mb.set ? (uint64_t)rc->memory_mb.v : 0;
+        c->pids_max = rc->pids_max.set ? (uint32_t)rc->pids_max.v : 0;
+        return 0;
+}
+
+int sandbox_config_load(const char *path, struct sandbox_config **ret, struct cove_err **err)
+{
+        cleanup_free char *text = NULL;
+        size_t len = 0;
+        json_t *root = NULL;
+        struct raw_config raw = { 0 };
+        struct raw_cgroup rc = { 0 };
+        struct sandbox_config *c = xzalloc(sizeof(*c));
+        int r;
+
+        r = read_small_file(path, SANDBOX_CONFIG_MAX, &text, &len);
+        if (r < 0) {
+                r = cove_err_set(err, -r, "read config '%s': %m", path);
+                goto out;
+        }
+        r = json_parse(text, len, false, &root, err);
+        if (r >= 0)
+                r = json_dispatch(root, config_fields, &raw, err);
+        if (r >= 0)
+                r = convert(&raw, &rc, c, err);
+        if (r < 0)
+                r = cove_err_wrap(err, "config '%s'", path);
+out:
+        json_decref(root);
+        json_decref(raw.binds);
+        json_decref(raw.cgroup);
+        free(raw.id);
+        free(raw.state_dir);
+        free(raw.init);
+        free(raw.agent);
+        free(raw.agent_socket);
+        strv_free(raw.layers);
+        free(rc.name);
+        if (r < 0) {
+                sandbox_config_free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}

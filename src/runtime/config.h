@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config.h — the sandbox config.json of docs/design/runtime-helper.md, parsed into a struct.
+ *
+ * Every string is owned by the struct; sandbox_config_free() releases all of it and accepts
+ * NULL. Paths are checked to be absolute; `layers` must not contain ':' or ',' (overlay option
+ * syntax) and the id is a valid hostname.
+ */
+#pragma once
+
+#include "lib/err.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SANDBOX_CONFIG_MAX   (256 * 1024)
+#define SANDBOX_MAX_LAYERS   128
+#define SANDBOX_MAX_BINDS    64
+
+struct sandbox_bind {
+        char *source; /* owned, absolute host path */
+        char *target; /* owned, absolute path inside the sandbox */
+        bool readonly; /* default true when the key is absent */
+};
+
+struct sandbox_config {
+        char *id;           /* owned */
+        char *state_dir;    /* owned */
+        char **layers;      /* owned, NULL-terminated, topmost first */
+        struct sandbox_bind *binds; /* owned */
+        size_t n_binds;
+        char *init;         /* owned */
+        char *agent;        /* owned */
+        char *agent_socket; /* owned */
+        char *cgroup_name;  /* owned */
+        uint32_t cpu_count;
+        uint64_t memory_mb;
+        uint32_t pids_max;
+};
+
+int sandbox_config_load(const char *path, struct sandbox_config **ret, struct cove_err **err);
+struct sandbox_config *sandbox_config_free(struct sandbox_config *c);
+static inline void sandbox_config_freep(struct sandbox_config **c)
+{
+        *c = sandbox_config_free(*c);
+}
+#define cleanup_config __attribute__((cleanup(sandbox_config_freep)))

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * setup.h — cove-runtime's internal steps (not part of the library).
+ *
+ * sandbox_run() (ns.c) is the parent side of `create`; the child side calls, in this order,
+ * rootfs_setup() (mount.c: everything up to and including pivot_root), the ns.c steps
+ * (hostname, lo), caps_drop_bounding() (caps.c) and seccomp_install() (seccomp.c). Child-side
+ * functions fill a cove_err whose message names the failed step and the path involved; they
+ * run in the single-threaded helper's child, so allocating is fine, returning through cleanup
+ * frames is fine (the child's own resources), and the child _exit()s at the top.
+ */
+#pragma once
+
+#include "lib/err.h"
+#include "runtime/config.h"
+#include "runtime/spawn_client.h"
+
+#define SANDBOX_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+int sandbox_run(const struct sandbox_config *c, struct runtime_result *ret, struct cove_err **err);
+
+int rootfs_setup(const struct sandbox_config *c, struct cove_err **err);
+int caps_drop_bounding(struct cove_err **err);
+int seccomp_install(struct cove_err **err);

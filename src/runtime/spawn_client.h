@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * spawn_client.h — coved's side of the runtime helper protocol (docs/design/runtime-helper.md).
+ *
+ * runtime_create() fork-execs `cove-runtime create <config>` with a SOCK_SEQPACKET sync socket
+ * on the helper's fd 3 and returns the sandbox init's host pid and start time. It is safe in a
+ * multi-threaded process: everything is allocated before fork, the child only calls
+ * async-signal-safe functions, and only the helper's own pid is waited for (never -1).
+ * The caller should be a child subreaper (PR_SET_CHILD_SUBREAPER): init, orphaned when the
+ * helper exits, is then re-parented to it and must be reaped by it.
+ *
+ * runtime_destroy() and runtime_purge() run in-process (no namespaces are entered): they kill
+ * through the cgroup, remove cgroups, the agent socket and the state directory (without
+ * following symlinks or crossing mounts). Both are idempotent: missing pieces are not errors.
+ *
+ * Identity: a sandbox init is identified by pid AND start time (field 22 of /proc/pid/stat)
+ * AND living in another pid namespace than the caller; never by pid alone.
+ */
+#pragma once
+
+#include "lib/err.h"
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct runtime_result {
+        pid_t pid;          /* init's pid in the caller's pid namespace */
+        uint64_t starttime; /* clock ticks after boot (proc_starttime) */
+};
+
+/* How long runtime_create waits for the helper's answer before killing it. */
+#define RUNTIME_CREATE_TIMEOUT_MS 60000
+
+int runtime_create(const char *helper, const char *config_path, struct runtime_result *ret,
+                   struct cove_err **err);
+/* Accepts the config.json path or the sandbox state directory holding it. */
+int runtime_destroy(const char *config_path_or_state_dir, struct cove_err **err);
+/* Destroys every DIR/sandboxes/<id>, then removes leftover cove/<id> cgroups whose sandbox
+ * directory is gone and whose processes (if any) run on an overlay under DIR/sandboxes. */
+int runtime_purge(const char *data_dir, struct cove_err **err);
+
+/* Field 22 of /proc/<pid>/stat: 0 or -errno (-ENOENT when the process is gone). */
+int proc_starttime(pid_t pid, uint64_t *ret);
+/* 1 when pid is alive (not a zombie), has this start time and lives in another pid namespace
+ * than the caller; 0 otherwise. */
+int runtime_init_alive(pid_t pid, uint64_t starttime);
