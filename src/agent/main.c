@@ -7,6 +7,7 @@
  *   cove-agent --listen PATH     bind and listen on PATH itself (tests)
  */
 #include "agent/agent.h"
+#include "agent/watch.h"
 #include "lib/frame.h"
 #include "lib/log.h"
 #include "lib/macro.h"
@@ -186,6 +187,8 @@ static int serve_request(int fd, json_t *req)
         if (streq(c.op, "ping"))
                 r = agent_reply_ok(fd, json_pack("{s:s, s:i}", "version", AGENT_VERSION, "pid",
                                                  (int)getpid()));
+        else if (streq(c.op, "ports"))
+                r = ports_handle(&c);
         else if (proc_handles(c.op))
                 r = proc_handle(&c);
         else if (fs_handles(c.op))
