@@ -18,6 +18,8 @@
  * -errno with *err unset when the connection itself failed and must just be dropped.
  */
 #include "agent/agent.h"
+#include "agent/fs_ops.h"
+#include "agent/watch.h"
 #include "lib/fdutil.h"
 #include "lib/frame.h"
 #include "lib/log.h"
@@ -202,6 +204,12 @@ static int path_resolve(const struct agent_call *c, const char *p, const char *w
         if (path_normalize(home, p, ret) < 0)
                 return cove_err_set_status(err, 400, ENAMETOOLONG, "%s is too long", what);
         return 0;
+}
+
+int fs_path_resolve(const struct agent_call *c, const char *p, const char *what, char **ret,
+                    struct cove_err **err)
+{
+        return path_resolve(c, p, what, ret, err);
 }
 
 /* Base name of a normalised path ("/" for the root); borrowed from p. */
@@ -1332,6 +1340,59 @@ static int op_files_write(struct agent_call *c, struct cove_err **err)
         return r;
 }
 
+/* ---- shared with fs_ops.c (fs_ops.h) ---- */
+
+int fs_err_path(struct cove_err **err, int e, const char *p)
+{
+        return fs_err(err, e, p);
+}
+
+int fs_open_regular(const char *path, struct cove_err **err)
+{
+        return open_regular(path, /* edit= */ false, err);
+}
+
+int fs_mkdir_parents(const char *p, struct cove_err **err)
+{
+        return mkdir_parents(p, err);
+}
+
+int fs_copy_fd(int in, int out)
+{
+        return copy_fd(in, out);
+}
+
+int fs_sink_new(const char *dst, struct fs_sink **ret, struct cove_err **err)
+{
+        struct fs_sink *s = xzalloc(sizeof(*s));
+
+        s->fd = -1;
+        int r = fs_sink_open(dst, s, err);
+        if (r < 0)
+                return fs_sink_free(s), r;
+        *ret = s;
+        return 0;
+}
+
+int fs_sink_fd(const struct fs_sink *s)
+{
+        return s->fd;
+}
+
+int fs_sink_done(struct fs_sink *s, int mode, bool root, const char *path, struct cove_err **err)
+{
+        return fs_sink_commit(s, mode, root, path, err);
+}
+
+struct fs_sink *fs_sink_free(struct fs_sink *s)
+{
+        if (s) {
+                fs_sink_release(s);
+                free(s);
+        }
+        return NULL;
+}
+
 /* ---- dispatch ---- */
 
 struct fs_op {
@@ -1344,12 +1405,13 @@ static const struct fs_op fs_ops[] = {
         { "filesystem.MakeDir", op_make_dir }, { "filesystem.Remove", op_remove },
         { "filesystem.Move", op_move },        { "filesystem.Edit", op_edit },
         { "files.read", op_files_read },       { "files.write", op_files_write },
+        { "files.content", fs_op_content },    { "files.compose", fs_op_compose },
 };
 
 bool fs_handles(const char *op)
 {
-        return strncmp(op, "filesystem.", STRLEN("filesystem.")) == 0 || streq(op, "files.read") ||
-               streq(op, "files.write");
+        return strncmp(op, "filesystem.", STRLEN("filesystem.")) == 0 ||
+               strncmp(op, "files.", STRLEN("files.")) == 0; /* read, write, content, compose */
 }
 
 int fs_handle(struct agent_call *c)
@@ -1358,11 +1420,12 @@ int fs_handle(struct agent_call *c)
         const struct fs_op *op = NULL;
         int r;
 
+        if (watch_handles(c->op))
+                return watch_handle(c); /* watch.c: WatchDir and the polled watchers */
         for (size_t i = 0; i < ARRAY_SIZE(fs_ops); i++)
                 if (streq(c->op, fs_ops[i].name))
                         op = &fs_ops[i];
         if (!op)
-                /* WatchDir, CreateWatcher, GetWatcherEvents, RemoveWatcher: not here yet. */
                 return agent_reply_err(c->fd, 501, "method '%s' is not implemented", c->op);
 
         r = agent_fscreds_enter(c->user);

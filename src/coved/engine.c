@@ -130,6 +130,7 @@ int engine_usage(struct coved *cd, const char *id, struct engine_usage *ret, str
                 return r;
         ret->memory_bytes = (int64_t)st.memory_usage;
         ret->memory_limit = st.memory_limit == UINT64_MAX ? -1 : (int64_t)st.memory_limit;
+        ret->memory_cache = (int64_t)st.memory_cache;
         ret->cpu_usage_ns = (int64_t)st.cpu_usage_ns;
         ret->tasks = (int64_t)st.pids_current;
         ret->tasks_max = -1;

@@ -43,6 +43,7 @@ bool engine_alive(const struct engine_identity *who);
 /* Resource usage of a running sandbox (for metrics); fields left -1 when unknown. */
 struct engine_usage {
         int64_t memory_bytes, memory_limit, cpu_usage_ns, tasks, tasks_max;
+        int64_t memory_cache; /* page cache within memory_bytes (0 when unknown) */
 };
 int engine_usage(struct coved *cd, const char *id, struct engine_usage *ret, struct cove_err **err);
 /* Destroys every sandbox under data_dir (`coved purge`). */
