@@ -202,6 +202,7 @@ static void rt_req_free(void *p)
         json_decref(t->mp_entries);
         buf_release(&t->mp_held);
         free(t->mp_first_name);
+        rt_proxy_free(t->proxy);
         free(t);
 }
 
@@ -237,6 +238,13 @@ static const char *classify(struct rt_req *t)
         if (t->nsub == 0) {
                 t->kind = RT_ROOT;
                 return "GET";
+        }
+        const char *more = rt_more_classify(t); /* rt_more.c */
+        if (more)
+                return more;
+        if (t->nsub >= 2 && streq(t->sub[0], "proxy")) { /* rt_proxy.c, any method */
+                t->kind = RT_PROXY;
+                return NULL;
         }
         if (t->nsub == 1) {
                 for (size_t i = 0; i < ARRAY_SIZE(rest_routes); i++)
@@ -318,6 +326,25 @@ static int check_access(struct http_req *r, struct rt_req *t)
         if (!tok)
                 return rt_reply_error(r, 401, "missing access token (X-Access-Token)"), -EACCES;
         return rt_reply_error(r, 401, "invalid access token"), -EACCES;
+}
+
+/* runtime.md §5: no credential while network.allowPublicTraffic is true (the default), else
+ * X-Access-Token or X-Traffic-Access-Token equal to the traffic token (= the access token). */
+static int check_proxy_access(struct http_req *r, struct rt_req *t)
+{
+        json_t *pub = json_object_get(t->rec->network, "allowPublicTraffic");
+        const char *token = t->rec->access_token ? t->rec->access_token : "";
+        const char *a = http_header(r, "X-Access-Token");
+        const char *b = http_header(r, "X-Traffic-Access-Token");
+
+        if (!json_is_false(pub))
+                return 0;
+        if (*token && ((a && ct_streq(a, token)) || (b && ct_streq(b, token))))
+                return 0;
+        if (!a && !b)
+                return rt_reply_error(r, 401, "missing traffic access token (X-Access-Token or "
+                                              "X-Traffic-Access-Token)"), -EACCES;
+        return rt_reply_error(r, 401, "invalid traffic access token"), -EACCES;
 }
 
 /* runtime.md §2.2: query username vs Authorization: Basic base64("<user>:"). */
@@ -472,7 +499,7 @@ static int runtime_begin(struct http_req *r)
         t->body_limit = RT_JSON_BODY_MAX;
         r->body_cb = rt_buffer_body;
 
-        if (streq(r->method, "OPTIONS"))
+        if (streq(r->method, "OPTIONS") && !(t->nsub >= 2 && streq(t->sub[0], "proxy")))
                 return rt_reply_empty(r, 204);
 
         if (!id || !*id || strchr(id, '/') ||
@@ -484,6 +511,10 @@ static int runtime_begin(struct http_req *r)
         if ((t->kind == RT_ROOT || t->kind == RT_HEALTH) && streq(r->method, "GET"))
                 return rt_reply_empty(r, 204);
 
+        if (t->kind == RT_PROXY) {
+                q = check_proxy_access(r, t);
+                return q < 0 ? 0 : rt_proxy_begin(r, t);
+        }
         q = check_access(r, t);
         if (q < 0)
                 return 0;
@@ -508,6 +539,8 @@ static int runtime_begin(struct http_req *r)
                 return rt_files_begin(r, t);
         if (t->kind == RT_RPC)
                 return rt_rpc_begin(r, t);
+        if (t->kind == RT_FILES_BATCH || t->kind == RT_FILES_COMPOSE)
+                return rt_more_begin(r, t);
         const char *cl = http_header(r, "Content-Length");
         uint64_t len;
         if (cl && !http_header(r, "Content-Encoding") && safe_atou64(cl, &len) == 0 &&
@@ -546,6 +579,14 @@ static int runtime_handler(struct http_req *r)
                 return handle_configure(r, t);
         case RT_RPC:
                 return rt_rpc_handler(r, t);
+        case RT_PROXY:
+                return rt_proxy_handler(r, t);
+        case RT_FILES_CONTENT:
+        case RT_FILES_BATCH:
+        case RT_FILES_COMPOSE:
+        case RT_METRICS:
+        case RT_PORTS:
+                return rt_more_handler(r, t);
         case RT_UNKNOWN:
         default:
                 return rt_reply_error(r, 404, "no route for %s '%s'", r->method, r->raw_path);

@@ -504,6 +504,10 @@ static int setup_gzip(struct http_req *r)
                 return 0;
         if (r->route && (r->route->flags & ROUTE_RAW_BODY))
                 return 0;
+        /* Runtime proxy paths /envd/{id}/proxy/{port}/… pass bodies through byte for byte
+         * (README §3); decided here because setup_gzip() runs before the route's begin(). */
+        if (r->runtime && r->nsegs >= 4 && streq(r->segs[2], "proxy"))
+                return 0;
         if (strcasecmp(ce, "gzip") != 0)
                 return http_reply_error(r, 415, "unsupported content encoding '%s'", ce), -EINVAL;
         z_stream *z = xzalloc(sizeof(*z));

@@ -33,6 +33,12 @@ enum rt_kind {
         RT_ENVS,
         RT_CONFIGURE,
         RT_RPC,
+        RT_FILES_CONTENT, /* rt_more.c */
+        RT_FILES_BATCH,
+        RT_FILES_COMPOSE,
+        RT_METRICS,
+        RT_PORTS,
+        RT_PROXY,         /* rt_proxy.c: /proxy/{port}/… */
         RT_UNKNOWN,
 };
 
@@ -82,6 +88,9 @@ struct rt_req {
         int si_mode;               /* 0 unknown, 1 envelopes, 2 plain JSON */
         json_t *si_process;        /* owned: the selector from the start message */
         unsigned si_count;
+
+        /* Port proxy (rt_proxy.c). */
+        struct rt_proxy *proxy;    /* owned (rt_proxy_free) until the response takes it */
 };
 
 /* Replies with CORS headers. json is stolen; text is taken over (freed by MHD). */
@@ -115,3 +124,17 @@ int rt_files_handler(struct http_req *r, struct rt_req *t);
 int rt_rpc_lookup(const char *service, const char *method, enum rt_rpc_kind *ret_kind);
 int rt_rpc_begin(struct http_req *r, struct rt_req *t);
 int rt_rpc_handler(struct http_req *r, struct rt_req *t);
+
+/* rt_more.c: /files/content, /files/batch, /files/compose, /metrics, /ports.
+ * rt_more_classify() sets t->kind and returns the Allow list when the path is one of them
+ * (else NULL); rt_more_begin() sets the body limit of the JSON routes. */
+const char *rt_more_classify(struct rt_req *t);
+int rt_more_begin(struct http_req *r, struct rt_req *t);
+int rt_more_handler(struct http_req *r, struct rt_req *t);
+
+/* rt_proxy.c: {envdUrl}/proxy/{port}/{rest} (runtime.md §5). begin() is called after the
+ * proxy credential check; it checks the state, connects upstream and sends the request head. */
+struct rt_proxy;
+int rt_proxy_begin(struct http_req *r, struct rt_req *t);
+int rt_proxy_handler(struct http_req *r, struct rt_req *t);
+void rt_proxy_free(struct rt_proxy *p);

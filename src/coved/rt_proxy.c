@@ -1,0 +1,988 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rt_proxy.c — the port proxy {envdUrl}/proxy/{port}/{rest} (runtime.md §5).
+ *
+ * One upstream TCP connection per request, opened in begin() from the connection's thread
+ * after setns() into the sandbox's network namespace (PLATFORM.md, Network): the socket stays
+ * in that namespace and reaches the sandbox's 127.0.0.1 while the thread switches straight
+ * back. The request head is sent in begin(), the body streams through r->body_cb as it
+ * arrives (re-chunked when the client sent it chunked: MHD de-chunks), and the handler reads
+ * the response head and hands the socket to an MHD content reader that streams the body
+ * (Content-Length, chunked — decoded here, MHD re-chunks — or until close).
+ *
+ * Why no libcurl: curl pushes response bytes through a write callback while MHD pulls them
+ * through a content reader, so streaming would need the multi interface plus pause/unpause
+ * across two callbacks, and WebSocket tunnelling would still need CONNECT_ONLY and raw
+ * sockets. A bounded head parser (≤ RT_PROXY_HEAD_MAX bytes, ≤ RT_PROXY_HEADERS_MAX fields)
+ * and a chunked decoder are smaller and keep bytes untouched (no Content-Encoding decoding).
+ *
+ * Upgrade (WebSocket): the upstream's 101 becomes MHD_create_response_for_upgrade(); in
+ * thread-per-connection mode the upgrade handler may block, so it splices bytes between the
+ * client socket MHD hands over and the upstream socket until both sides are done.
+ *
+ * Ownership: struct rt_proxy hangs on rt_req.proxy (freed by rt_req_free) until the handler
+ * moves it into the response's content reader (freed by MHD through rt_proxy_free). For an
+ * upgrade it stays on the request: MHD calls the upgrade handler while the request lives.
+ */
+#include "coved/rt.h"
+#include "coved/sandbox.h"
+#include "lib/log.h"
+#include "lib/macro.h"
+#include "lib/parse.h"
+#include "lib/timeutil.h"
+#include "runtime/spawn_client.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#define RT_PROXY_HEAD_MAX        (16 * 1024)  /* upstream response head */
+#define RT_PROXY_HEADERS_MAX     100          /* upstream response header fields */
+#define RT_PROXY_REQ_HEAD_MAX    (64 * 1024)  /* request head we send (client head ≤ 16 KiB) */
+#define RT_PROXY_LINE_MAX        1024         /* chunk-size and trailer lines */
+#define RT_PROXY_TRAILERS_MAX    100
+#define RT_PROXY_INTERIM_MAX     16           /* 1xx responses skipped before the real one */
+#define RT_PROXY_CONNECT_MS      (10 * 1000)
+#define RT_PROXY_HEADERS_MS      (60 * 1000)  /* runtime.md §5: no response head → 504 */
+#define RT_PROXY_IO_MS           (60 * 1000)  /* one send stalled this long → give up */
+#define RT_PROXY_IDLE_MS         (600 * 1000) /* body / tunnel idle, = MHD connection timeout */
+#define RT_PROXY_HALF_CLOSE_MS   (5 * 1000)   /* tunnel: one side done, the other gets this long */
+#define RT_PROXY_BLOCK           (64 * 1024)
+#define RT_PROXY_CLIENT_GONE     (-ECONNABORTED)
+
+enum body_mode {
+        BODY_NONE,
+        BODY_LENGTH,
+        BODY_CHUNKED,
+        BODY_CLOSE,
+};
+
+enum chunk_state {
+        CH_SIZE,
+        CH_DATA,
+        CH_DATA_END,
+        CH_TRAILER,
+        CH_DONE,
+};
+
+struct rt_proxy {
+        int fd;                  /* owned: upstream socket (in the sandbox's netns), nonblocking */
+        int client_fd;           /* borrowed from MHD: watched for hang-up while we wait */
+        uint16_t port;
+        char *prefix;            /* owned: /envd/{id}/proxy/{port} */
+        char *sandbox_id;        /* owned */
+        bool chunked_up;         /* request body re-chunked towards upstream */
+        bool upgrade;            /* the client asked for a protocol upgrade */
+        bool send_failed;        /* upstream stopped taking the request body */
+        uint64_t up_bytes;
+
+        /* Response: bytes read from upstream not consumed yet are ibuf[ioff..ilen). */
+        char *ibuf;              /* owned, RT_PROXY_HEAD_MAX + 1 bytes */
+        size_t ioff, ilen;
+        enum body_mode mode;
+        uint64_t remaining;      /* BODY_LENGTH: bytes left; BODY_CHUNKED: of this chunk */
+        enum chunk_state cs;
+        unsigned trailers;
+};
+
+void rt_proxy_free(struct rt_proxy *p)
+{
+        if (!p)
+                return;
+        if (p->fd >= 0)
+                (void)close(p->fd);
+        free(p->prefix);
+        free(p->sandbox_id);
+        free(p->ibuf);
+        free(p);
+}
+
+/* ---- network namespace ---- */
+
+static int host_netns_fd = -1;
+static int host_netns_errno;
+static pthread_once_t host_netns_once = PTHREAD_ONCE_INIT;
+
+static void host_netns_init(void)
+{
+        /* All of coved's threads share this namespace: threads only leave it inside
+         * socket_in_sandbox() and always come back before doing anything else. */
+        host_netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (host_netns_fd < 0)
+                host_netns_errno = errno;
+}
+
+/* A nonblocking TCP socket created inside the network namespace of the sandbox's init.
+ * Returns the fd or -errno with err. */
+static int socket_in_sandbox(const struct sandbox_rec *rec, struct cove_err **err)
+{
+        char path[32 + DECIMAL_STR_MAX(int64_t)];
+        cleanup_close int ns = -1;
+        int fd, saved;
+
+        if (pthread_once(&host_netns_once, host_netns_init) != 0 || host_netns_fd < 0)
+                return cove_err_set_status(err, 503, host_netns_errno ? host_netns_errno : EIO,
+                                           "cannot open coved's own network namespace");
+        if (!rec->status || !streq(rec->status, "running") || rec->init_pid <= 1 ||
+            rec->init_pid > INT32_MAX)
+                return cove_err_set_status(err, 503, ESRCH, "sandbox '%s' is not running", rec->id);
+        (void)snprintf(path, sizeof(path), "/proc/%lld/ns/net", (long long)rec->init_pid);
+        ns = open(path, O_RDONLY | O_CLOEXEC);
+        if (ns < 0)
+                return cove_err_set_status(err, 503, errno,
+                                           "cannot open the network namespace of sandbox '%s': %m",
+                                           rec->id);
+        /* Checked after the open: the fd pins the namespace we will enter, and a pid reused
+         * before the open shows another start time here. */
+        if (runtime_init_alive((pid_t)rec->init_pid, (uint64_t)rec->init_starttime) != 1)
+                return cove_err_set_status(err, 503, ESRCH, "sandbox '%s' is not running", rec->id);
+        if (setns(ns, CLONE_NEWNET) < 0)
+                return cove_err_set_status(err, 503, errno,
+                                           "cannot enter the network namespace of sandbox '%s': %m",
+                                           rec->id);
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        saved = errno;
+        if (setns(host_netns_fd, CLONE_NEWNET) < 0) {
+                /* This thread would serve later requests from inside a sandbox. */
+                log_error("cannot return to coved's network namespace: %m");
+                abort();
+        }
+        if (fd < 0)
+                return cove_err_set_status(err, 503, saved, "cannot create a socket in sandbox '%s': %s",
+                                           rec->id, strerror(saved));
+        return fd;
+}
+
+/* ---- socket I/O with deadlines ---- */
+
+/* Waits until fd has `events`; watches client_fd (if >= 0) for hang-up. 1 ready, 0 timeout,
+ * RT_PROXY_CLIENT_GONE, or -errno. */
+static int wait_fd(int fd, short events, int client_fd, int timeout_ms)
+{
+        struct pollfd pfd[2] = {
+                { .fd = fd, .events = events },
+                { .fd = client_fd, .events = POLLRDHUP },
+        };
+        int64_t deadline = time_mono_ms() + timeout_ms;
+
+        for (;;) {
+                int64_t left = deadline - time_mono_ms();
+                if (left < 0)
+                        left = 0;
+                int n = poll(pfd, client_fd >= 0 ? 2 : 1, (int)left);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        return 0;
+                if (client_fd >= 0 && (pfd[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+                        return RT_PROXY_CLIENT_GONE;
+                if (pfd[0].revents)
+                        return 1; /* errors surface in the following recv/send */
+        }
+}
+
+/* Sends every byte of iov (modified); 0, -ETIMEDOUT or -errno. */
+static int send_iov(int fd, struct iovec *iov, int n, int timeout_ms)
+{
+        while (n > 0) {
+                struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+                ssize_t k = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno != EAGAIN && errno != EWOULDBLOCK)
+                                return -errno;
+                        int w = wait_fd(fd, POLLOUT, -1, timeout_ms);
+                        if (w < 0)
+                                return w;
+                        if (w == 0)
+                                return -ETIMEDOUT;
+                        continue;
+                }
+                size_t done = (size_t)k;
+                while (n > 0 && done >= iov[0].iov_len) {
+                        done -= iov[0].iov_len;
+                        iov++;
+                        n--;
+                }
+                if (n > 0) {
+                        iov[0].iov_base = (char *)iov[0].iov_base + done;
+                        iov[0].iov_len -= done;
+                }
+        }
+        return 0;
+}
+
+static int send_all(int fd, const void *p, size_t len, int timeout_ms)
+{
+        struct iovec iov = { .iov_base = (void *)p, .iov_len = len };
+        return len ? send_iov(fd, &iov, 1, timeout_ms) : 0;
+}
+
+/* Receives up to n bytes; > 0 count, 0 EOF, -ETIMEDOUT, RT_PROXY_CLIENT_GONE, -errno. */
+static ssize_t recv_some(int fd, void *p, size_t n, int client_fd, int timeout_ms)
+{
+        for (;;) {
+                ssize_t k = recv(fd, p, n, MSG_DONTWAIT);
+                if (k >= 0)
+                        return k;
+                if (errno == EINTR)
+                        continue;
+                if (errno != EAGAIN && errno != EWOULDBLOCK)
+                        return -errno;
+                int w = wait_fd(fd, POLLIN, client_fd, timeout_ms);
+                if (w < 0)
+                        return w;
+                if (w == 0)
+                        return -ETIMEDOUT;
+        }
+}
+
+/* Reads more upstream bytes into ibuf; > 0, 0 EOF, < 0 error. -ENOBUFS when ibuf is full. */
+static ssize_t fill(struct rt_proxy *p, int timeout_ms)
+{
+        if (p->ioff == p->ilen) {
+                p->ioff = 0;
+                p->ilen = 0;
+        } else if (p->ioff > 0 && p->ilen == RT_PROXY_HEAD_MAX) {
+                memmove(p->ibuf, p->ibuf + p->ioff, p->ilen - p->ioff);
+                p->ilen -= p->ioff;
+                p->ioff = 0;
+        }
+        if (p->ilen >= RT_PROXY_HEAD_MAX)
+                return -ENOBUFS;
+        ssize_t k = recv_some(p->fd, p->ibuf + p->ilen, RT_PROXY_HEAD_MAX - p->ilen, p->client_fd,
+                              timeout_ms);
+        if (k > 0)
+                p->ilen += (size_t)k;
+        return k;
+}
+
+/* ---- request ---- */
+
+static bool name_is(const char *name, const char *want)
+{
+        return strcasecmp(name, want) == 0;
+}
+
+/* Is `token` in the comma-separated list (case-insensitive)? */
+static bool list_has(const char *list, const char *token)
+{
+        size_t tl = strlen(token);
+        for (const char *s = list; s && *s;) {
+                while (*s == ' ' || *s == '\t' || *s == ',')
+                        s++;
+                const char *e = s;
+                while (*e && *e != ',')
+                        e++;
+                const char *t = e;
+                while (t > s && (t[-1] == ' ' || t[-1] == '\t'))
+                        t--;
+                if ((size_t)(t - s) == tl && strncasecmp(s, token, tl) == 0)
+                        return true;
+                s = e;
+        }
+        return false;
+}
+
+static bool hop_by_hop(const char *name)
+{
+        static const char *const hop[] = { "Connection", "Keep-Alive", "TE", "Trailer", "Trailers",
+                                           "Transfer-Encoding", "Upgrade" };
+        for (size_t i = 0; i < ARRAY_SIZE(hop); i++)
+                if (name_is(name, hop[i]))
+                        return true;
+        return strncasecmp(name, "Proxy-", 6) == 0;
+}
+
+struct head_ctx {
+        struct buf *b;
+        const char *connection; /* borrowed: the Connection header's value (its options are hop-by-hop) */
+        bool upgrade;
+};
+
+static enum MHD_Result add_request_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                          const char *value)
+{
+        struct head_ctx *h = cls;
+        (void)kind;
+
+        if (!value)
+                value = "";
+        if (name_is(key, "Upgrade") && h->upgrade)
+                ; /* kept for the tunnel */
+        else if (hop_by_hop(key) || list_has(h->connection, key))
+                return MHD_YES;
+        /* Ours to set, or consumed here: MHD answered Expect: 100-continue already. */
+        if (name_is(key, "Host") || name_is(key, "Expect") || name_is(key, "X-Access-Token") ||
+            name_is(key, "X-Traffic-Access-Token") || name_is(key, "X-Forwarded-Host") ||
+            name_is(key, "X-Forwarded-Proto") || name_is(key, "X-Forwarded-Prefix") ||
+            name_is(key, "X-Forwarded-For"))
+                return MHD_YES;
+        (void)buf_addf(h->b, "%s: %s\r\n", key, value);
+        return MHD_YES;
+}
+
+struct query_ctx {
+        struct buf *b;
+        bool first;
+};
+
+/* http.c leaves keys and values raw (no-op unescape callback); MHD only turned '+' into ' ',
+ * and a raw space cannot appear in a valid request line, so ' ' goes back to '+'. */
+static void add_raw_query_part(struct buf *b, const char *s)
+{
+        for (; *s; s++)
+                (void)buf_addc(b, *s == ' ' ? '+' : *s);
+}
+
+static enum MHD_Result add_query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+        struct query_ctx *q = cls;
+        (void)kind;
+        (void)buf_addc(q->b, q->first ? '?' : '&');
+        q->first = false;
+        add_raw_query_part(q->b, key);
+        if (value) {
+                (void)buf_addc(q->b, '=');
+                add_raw_query_part(q->b, value);
+        }
+        return MHD_YES;
+}
+
+/* The raw "?query" of the request ("" when none). */
+static void add_raw_query(struct http_req *r, struct buf *b)
+{
+        struct query_ctx q = { .b = b, .first = true };
+        (void)MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_query_arg, &q);
+}
+
+/* The raw path after /envd/{id}/proxy/{port}: points into r->raw_path; NULL if there is none
+ * (then the client gets the 308). */
+static const char *raw_rest(const char *raw_path)
+{
+        const char *s = raw_path;
+        for (int i = 0; i < 4; i++) { /* "/envd", "/{id}", "/proxy", "/{port}" */
+                if (*s != '/')
+                        return NULL;
+                s = strchrnul(s + 1, '/');
+        }
+        return *s == '/' ? s : NULL;
+}
+
+static void client_ip(struct http_req *r, char *out, size_t n)
+{
+        const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        (void)snprintf(out, n, "unknown");
+        if (!ci || !ci->client_addr)
+                return;
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+                (void)inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                                (socklen_t)n);
+        else if (sa->sa_family == AF_INET6)
+                (void)inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+                                out, (socklen_t)n);
+}
+
+static int connect_upstream(struct rt_proxy *p, const struct sandbox_rec *rec, struct cove_err **err)
+{
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(p->port),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        int one = 1, so = 0;
+        socklen_t sl = sizeof(so);
+
+        int fd = socket_in_sandbox(rec, err);
+        if (fd < 0)
+                return fd;
+        p->fd = fd;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                if (errno != EINPROGRESS && errno != EINTR)
+                        so = errno;
+                else {
+                        int w = wait_fd(fd, POLLOUT, -1, RT_PROXY_CONNECT_MS);
+                        if (w == 0)
+                                return cove_err_set_status(err, 504, ETIMEDOUT,
+                                                           "connecting to port %u in sandbox '%s' timed out",
+                                                           p->port, rec->id);
+                        if (w < 0)
+                                so = -w;
+                        else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &sl) < 0)
+                                so = errno;
+                }
+        }
+        if (so == ECONNREFUSED)
+                return cove_err_set_status(err, 502, so, "nothing is listening on port %u in sandbox '%s'",
+                                           p->port, rec->id);
+        if (so)
+                return cove_err_set_status(err, 502, so, "cannot connect to port %u in sandbox '%s': %s",
+                                           p->port, rec->id, strerror(so));
+        return 0;
+}
+
+static int send_request_head(struct http_req *r, struct rt_proxy *p)
+{
+        struct buf b;
+        char ip[INET6_ADDRSTRLEN + 1];
+        const char *host = http_header(r, "Host");
+        const char *xff = http_header(r, "X-Forwarded-For");
+        const char *te = http_header(r, "Transfer-Encoding");
+        const char *rest = raw_rest(r->raw_path);
+        struct head_ctx h = { .b = &b, .connection = http_header(r, "Connection"),
+                              .upgrade = p->upgrade };
+
+        buf_init(&b, RT_PROXY_REQ_HEAD_MAX);
+        (void)buf_addf(&b, "%s %s", r->method, rest ? rest : "/");
+        add_raw_query(r, &b);
+        (void)buf_addf(&b, " HTTP/1.1\r\nHost: localhost:%u\r\n", p->port);
+        (void)MHD_get_connection_values(r->conn, MHD_HEADER_KIND, add_request_header, &h);
+        client_ip(r, ip, sizeof(ip));
+        if (host)
+                (void)buf_addf(&b, "X-Forwarded-Host: %s\r\n", host);
+        (void)buf_adds(&b, "X-Forwarded-Proto: http\r\n");
+        if (xff && *xff)
+                (void)buf_addf(&b, "X-Forwarded-For: %s, %s\r\n", xff, ip);
+        else
+                (void)buf_addf(&b, "X-Forwarded-For: %s\r\n", ip);
+        (void)buf_addf(&b, "X-Forwarded-Prefix: %s\r\n", p->prefix);
+        /* MHD de-chunks request bodies: send them chunked again, unless the length is known. */
+        if (te && strcasestr(te, "chunked") && !http_header(r, "Content-Length")) {
+                p->chunked_up = true;
+                (void)buf_adds(&b, "Transfer-Encoding: chunked\r\n");
+        }
+        /* One upstream connection per request. */
+        (void)buf_adds(&b, p->upgrade ? "Connection: Upgrade\r\n\r\n" : "Connection: close\r\n\r\n");
+        if (!b.ptr) /* an append failed: over RT_PROXY_REQ_HEAD_MAX */
+                return -E2BIG;
+        int q = send_all(p->fd, b.ptr, b.len, RT_PROXY_IO_MS);
+        buf_release(&b);
+        return q;
+}
+
+static int proxy_body(struct http_req *r, const char *data, size_t n)
+{
+        struct rt_req *t = r->ctx;
+        struct rt_proxy *p = t->proxy;
+        char hex[24];
+        int q;
+
+        if (!p || p->send_failed || n == 0)
+                return 0;
+        p->up_bytes += n;
+        if (p->chunked_up) {
+                int hl = snprintf(hex, sizeof(hex), "%zx\r\n", n);
+                struct iovec iov[3] = {
+                        { .iov_base = hex, .iov_len = (size_t)hl },
+                        { .iov_base = (void *)data, .iov_len = n },
+                        { .iov_base = (void *)"\r\n", .iov_len = 2 },
+                };
+                q = send_iov(p->fd, iov, 3, RT_PROXY_IO_MS);
+        } else {
+                q = send_all(p->fd, data, n, RT_PROXY_IO_MS);
+        }
+        if (q < 0) {
+                /* The upstream may have answered early (e.g. 413): its reply is read at the
+                 * end; the rest of the body is dropped. */
+                log_debug_errno(q, "proxy: sending the request body upstream: %m");
+                p->send_failed = true;
+        }
+        return 0;
+}
+
+int rt_proxy_begin(struct http_req *r, struct rt_req *t)
+{
+        cleanup_err struct cove_err *err = NULL;
+        struct sandbox_rec *fresh = NULL;
+        uint32_t port = 0;
+        const char *conn_hdr = http_header(r, "Connection");
+        const char *upg = http_header(r, "Upgrade");
+
+        if (t->nsub < 2 || safe_atou32(t->sub[1], &port) < 0 || port < 1 || port > 65535)
+                return rt_reply_error(r, 400, "invalid port '%s': must be 1-65535",
+                                      t->nsub >= 2 ? t->sub[1] : "");
+
+        if (!raw_rest(r->raw_path)) {
+                struct buf loc;
+                buf_init(&loc, RT_PROXY_REQ_HEAD_MAX);
+                (void)buf_addf(&loc, "%s/", r->raw_path);
+                add_raw_query(r, &loc);
+                if (!loc.ptr)
+                        return rt_reply_error(r, 414, "URL too long");
+                struct MHD_Response *resp =
+                        MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+                if (!resp) {
+                        buf_release(&loc);
+                        return -ENOMEM;
+                }
+                (void)MHD_add_response_header(resp, "Location", buf_str(&loc));
+                buf_release(&loc);
+                http_add_cors(resp);
+                return http_reply_response(r, 308, resp);
+        }
+
+        /* State: 404/409/503, waits for starting sandboxes, auto-resumes paused ones. */
+        if (sandbox_runtime_target(r->cd, t->rec->id, &fresh, &err) < 0)
+                return rt_reply_err(r, err);
+        sandbox_rec_free(t->rec);
+        t->rec = fresh;
+
+        struct rt_proxy *p = xzalloc(sizeof(*p));
+        p->fd = -1;
+        p->port = (uint16_t)port;
+        p->prefix = xasprintf("/envd/%s/proxy/%u", t->rec->id, p->port);
+        p->sandbox_id = xstrdup(t->rec->id);
+        p->ibuf = xmalloc(RT_PROXY_HEAD_MAX + 1);
+        p->upgrade = upg && *upg && conn_hdr && list_has(conn_hdr, "upgrade");
+        const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        p->client_fd = ci ? ci->connect_fd : -1;
+        t->proxy = p; /* now owned by the request */
+
+        /* Bodies pass byte for byte; nothing is buffered. */
+        r->body_cb = proxy_body;
+
+        if (connect_upstream(p, t->rec, &err) < 0)
+                return rt_reply_err(r, err);
+        int q = send_request_head(r, p);
+        if (q == -E2BIG)
+                return rt_reply_error(r, 431, "request head too large to forward");
+        if (q < 0)
+                return rt_reply_error(r, 502, "cannot send the request to port %u in sandbox '%s': %s",
+                                      p->port, p->sandbox_id, strerror(-q));
+        return 0;
+}
+
+/* ---- response ---- */
+
+struct resp_head {
+        unsigned status;
+        size_t nhdr;
+        char *name[RT_PROXY_HEADERS_MAX]; /* borrowed from ibuf (NUL-terminated in place) */
+        char *value[RT_PROXY_HEADERS_MAX];
+};
+
+static char *trim(char *s, char *e)
+{
+        while (s < e && (*s == ' ' || *s == '\t'))
+                s++;
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+                e--;
+        *e = '\0';
+        return s;
+}
+
+/* Parses ibuf[ioff..end) (end just past the blank line) in place. 0 or -EBADMSG / -E2BIG. */
+static int parse_head(struct rt_proxy *p, size_t end, struct resp_head *h)
+{
+        char *s = p->ibuf + p->ioff, *e = p->ibuf + end;
+        char *nl = memchr(s, '\n', (size_t)(e - s));
+        uint32_t st;
+
+        h->nhdr = 0;
+        if (!nl || (size_t)(nl - s) < 12 || strncmp(s, "HTTP/1.", 7) != 0 || s[8] != ' ')
+                return -EBADMSG;
+        char code[4] = { s[9], s[10], s[11], '\0' };
+        if (safe_atou32(code, &st) < 0 || st < 100 || st > 999 ||
+            (nl - s > 12 && s[12] != ' ' && s[12] != '\r'))
+                return -EBADMSG;
+        h->status = st;
+        for (s = nl + 1; s < e;) {
+                nl = memchr(s, '\n', (size_t)(e - s));
+                if (!nl)
+                        return -EBADMSG;
+                char *le = nl;
+                if (le > s && le[-1] == '\r')
+                        le--;
+                if (le == s) /* blank line */
+                        break;
+                if (*s == ' ' || *s == '\t') /* obsolete line folding */
+                        return -EBADMSG;
+                char *colon = memchr(s, ':', (size_t)(le - s));
+                if (!colon || colon == s)
+                        return -EBADMSG;
+                for (char *c = s; c < colon; c++)
+                        if (*c <= ' ' || *c >= 0x7f)
+                                return -EBADMSG;
+                if (h->nhdr >= RT_PROXY_HEADERS_MAX)
+                        return -E2BIG;
+                *colon = '\0';
+                h->name[h->nhdr] = s;
+                h->value[h->nhdr] = trim(colon + 1, le);
+                h->nhdr++;
+                s = nl + 1;
+        }
+        return 0;
+}
+
+static const char *head_get(const struct resp_head *h, const char *name)
+{
+        for (size_t i = 0; i < h->nhdr; i++)
+                if (name_is(h->name[i], name))
+                        return h->value[i];
+        return NULL;
+}
+
+/* Reads one response head (skipping 1xx other than 101). 0 with h filled and ioff past the
+ * head; -ETIMEDOUT (no head in time), -EBADMSG/-E2BIG, -ECONNRESET/EOF (-EPIPE), … */
+static int read_head(struct rt_proxy *p, struct resp_head *h)
+{
+        int64_t deadline = time_mono_ms() + RT_PROXY_HEADERS_MS;
+
+        for (unsigned interim = 0;; interim++) {
+                size_t end = 0;
+                for (;;) {
+                        /* Blank line: "\r\n\r\n" or "\n\n". */
+                        const char *s = p->ibuf + p->ioff;
+                        size_t n = p->ilen - p->ioff;
+                        for (size_t i = 0; i + 1 < n; i++)
+                                if (s[i] == '\n' && (s[i + 1] == '\n' ||
+                                                     (s[i + 1] == '\r' && i + 2 < n && s[i + 2] == '\n'))) {
+                                        end = p->ioff + i + (s[i + 1] == '\n' ? 2 : 3);
+                                        break;
+                                }
+                        if (end)
+                                break;
+                        if (p->ioff > 0 && p->ilen == RT_PROXY_HEAD_MAX) {
+                                memmove(p->ibuf, p->ibuf + p->ioff, n);
+                                p->ilen = n;
+                                p->ioff = 0;
+                        }
+                        int64_t left = deadline - time_mono_ms();
+                        if (left <= 0)
+                                return -ETIMEDOUT;
+                        ssize_t k = fill(p, (int)left);
+                        if (k == -ENOBUFS)
+                                return -E2BIG;
+                        if (k == 0)
+                                return -EPIPE;
+                        if (k < 0)
+                                return (int)k;
+                }
+                int q = parse_head(p, end, h);
+                if (q < 0)
+                        return q;
+                p->ioff = end;
+                if (h->status >= 200 || h->status == 101)
+                        return 0;
+                if (interim >= RT_PROXY_INTERIM_MAX)
+                        return -EBADMSG;
+        }
+}
+
+/* Parses a chunk-size line "1a3f[;ext]". */
+static int parse_chunk_size(const char *s, const char *e, uint64_t *ret)
+{
+        uint64_t v = 0;
+        size_t digits = 0;
+        for (; s < e && *s != ';' && *s != ' ' && *s != '\t' && *s != '\r'; s++, digits++) {
+                int d = (*s >= '0' && *s <= '9') ? *s - '0'
+                        : (*s >= 'a' && *s <= 'f') ? *s - 'a' + 10
+                        : (*s >= 'A' && *s <= 'F') ? *s - 'A' + 10 : -1;
+                if (d < 0 || digits >= 15)
+                        return -EBADMSG;
+                v = v << 4 | (uint64_t)d;
+        }
+        if (digits == 0)
+                return -EBADMSG;
+        *ret = v;
+        return 0;
+}
+
+/* One line from ibuf (without the LF), refilling as needed. 0 with [*ret_s, *ret_e), or < 0. */
+static int next_line(struct rt_proxy *p, char **ret_s, char **ret_e)
+{
+        for (;;) {
+                char *s = p->ibuf + p->ioff;
+                char *nl = memchr(s, '\n', p->ilen - p->ioff);
+                if (nl) {
+                        *ret_s = s;
+                        *ret_e = nl;
+                        p->ioff = (size_t)(nl - p->ibuf) + 1;
+                        return 0;
+                }
+                if (p->ilen - p->ioff > RT_PROXY_LINE_MAX)
+                        return -EBADMSG;
+                ssize_t k = fill(p, RT_PROXY_IDLE_MS);
+                if (k == 0)
+                        return -EPIPE;
+                if (k < 0)
+                        return (int)k;
+        }
+}
+
+/* Body bytes: buffered ones first, then straight from the socket into out. */
+static ssize_t take_bytes(struct rt_proxy *p, char *out, size_t max)
+{
+        if (p->ioff < p->ilen) {
+                size_t k = MIN(max, p->ilen - p->ioff);
+                memcpy(out, p->ibuf + p->ioff, k);
+                p->ioff += k;
+                return (ssize_t)k;
+        }
+        return recv_some(p->fd, out, max, p->client_fd, RT_PROXY_IDLE_MS);
+}
+
+static ssize_t body_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+        struct rt_proxy *p = cls;
+        char *s, *e;
+        ssize_t k;
+        (void)pos;
+
+        switch (p->mode) {
+        case BODY_NONE:
+                return MHD_CONTENT_READER_END_OF_STREAM;
+        case BODY_LENGTH:
+                if (p->remaining == 0)
+                        return MHD_CONTENT_READER_END_OF_STREAM;
+                k = take_bytes(p, out, (size_t)MIN((uint64_t)max, p->remaining));
+                if (k <= 0) /* short body: cut the response */
+                        return MHD_CONTENT_READER_END_WITH_ERROR;
+                p->remaining -= (uint64_t)k;
+                return k;
+        case BODY_CLOSE:
+                k = take_bytes(p, out, max);
+                if (k == 0)
+                        return MHD_CONTENT_READER_END_OF_STREAM;
+                return k < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : k;
+        case BODY_CHUNKED:
+                break;
+        }
+        for (;;) {
+                switch (p->cs) {
+                case CH_SIZE:
+                        if (next_line(p, &s, &e) < 0 || parse_chunk_size(s, e, &p->remaining) < 0)
+                                return MHD_CONTENT_READER_END_WITH_ERROR;
+                        p->cs = p->remaining ? CH_DATA : CH_TRAILER;
+                        continue;
+                case CH_DATA:
+                        k = take_bytes(p, out, (size_t)MIN((uint64_t)max, p->remaining));
+                        if (k <= 0)
+                                return MHD_CONTENT_READER_END_WITH_ERROR;
+                        p->remaining -= (uint64_t)k;
+                        if (p->remaining == 0)
+                                p->cs = CH_DATA_END;
+                        return k;
+                case CH_DATA_END:
+                        if (next_line(p, &s, &e) < 0 || e - s > 1 || (e - s == 1 && *s != '\r'))
+                                return MHD_CONTENT_READER_END_WITH_ERROR;
+                        p->cs = CH_SIZE;
+                        continue;
+                case CH_TRAILER:
+                        /* Trailers are dropped (MHD's chunked output carries none). */
+                        if (next_line(p, &s, &e) < 0 || ++p->trailers > RT_PROXY_TRAILERS_MAX)
+                                return MHD_CONTENT_READER_END_WITH_ERROR;
+                        if (e == s || (e - s == 1 && *s == '\r'))
+                                p->cs = CH_DONE;
+                        continue;
+                case CH_DONE:
+                        return MHD_CONTENT_READER_END_OF_STREAM;
+                }
+        }
+}
+
+static void body_free(void *cls)
+{
+        rt_proxy_free(cls);
+}
+
+/* HEAD answers: MHD sends the headers of a response of this size but never reads it. */
+static ssize_t no_body_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+        (void)cls;
+        (void)pos;
+        (void)out;
+        (void)max;
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+/* Copies the upstream's headers (minus hop-by-hop), rewriting an absolute-path Location. */
+static void copy_headers(struct MHD_Response *resp, const struct resp_head *h, const struct rt_proxy *p,
+                         bool upgrade)
+{
+        const char *conn_opts = head_get(h, "Connection");
+
+        for (size_t i = 0; i < h->nhdr; i++) {
+                const char *n = h->name[i], *v = h->value[i];
+                if (upgrade && name_is(n, "Upgrade"))
+                        ; /* the protocol we switch to */
+                else if (hop_by_hop(n) || list_has(conn_opts, n))
+                        continue;
+                if (name_is(n, "Content-Length") || (upgrade && name_is(n, "Connection")))
+                        continue; /* MHD frames the body (and says Connection: Upgrade) */
+                if (name_is(n, "Location") && v[0] == '/' && v[1] != '/') {
+                        cleanup_free char *loc = xasprintf("%s%s", p->prefix, v);
+                        (void)MHD_add_response_header(resp, n, loc);
+                        continue;
+                }
+                (void)MHD_add_response_header(resp, n, v);
+        }
+}
+
+/* ---- upgrade tunnel ---- */
+
+/* Sends all n bytes to a nonblocking or blocking socket; 0 or < 0. */
+static int tunnel_send(int fd, const char *p, size_t n)
+{
+        return send_all(fd, p, n, RT_PROXY_IDLE_MS);
+}
+
+static void tunnel(struct rt_proxy *p, int cfd)
+{
+        char *buf = xmalloc(RT_PROXY_BLOCK);
+        bool c_eof = false, u_eof = false;
+
+        while (!c_eof || !u_eof) {
+                struct pollfd pfd[2] = {
+                        { .fd = c_eof ? -1 : cfd, .events = POLLIN },
+                        { .fd = u_eof ? -1 : p->fd, .events = POLLIN },
+                };
+                /* A half-closed tunnel lingers briefly only: WebSocket has its own close
+                 * handshake, and MHD_stop_daemon() shuts the client side down this way. */
+                int n = poll(pfd, 2, c_eof || u_eof ? RT_PROXY_HALF_CLOSE_MS : RT_PROXY_IDLE_MS);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break; /* idle too long, or poll failed */
+                for (int i = 0; i < 2; i++) {
+                        if (!pfd[i].revents)
+                                continue;
+                        int from = i == 0 ? cfd : p->fd, to = i == 0 ? p->fd : cfd;
+                        ssize_t k = recv(from, buf, RT_PROXY_BLOCK, MSG_DONTWAIT);
+                        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+                                continue;
+                        if (k <= 0) {
+                                if (k < 0)
+                                        goto out; /* reset: tear both down */
+                                if (i == 0)
+                                        c_eof = true;
+                                else
+                                        u_eof = true;
+                                (void)shutdown(to, SHUT_WR);
+                                continue;
+                        }
+                        if (tunnel_send(to, buf, (size_t)k) < 0)
+                                goto out;
+                }
+        }
+out:
+        free(buf);
+}
+
+static void upgrade_handler(void *cls, struct MHD_Connection *connection, void *con_cls,
+                            const char *extra_in, size_t extra_in_size, MHD_socket sock,
+                            struct MHD_UpgradeResponseHandle *urh)
+{
+        struct rt_proxy *p = cls; /* owned by the request, which lives until we return */
+        (void)connection;
+        (void)con_cls;
+
+        /* Bytes each side sent early: the client's after its head, the upstream's after 101. */
+        if (tunnel_send(p->fd, extra_in, extra_in_size) == 0 &&
+            tunnel_send(sock, p->ibuf + p->ioff, p->ilen - p->ioff) == 0) {
+                p->ioff = p->ilen;
+                tunnel(p, sock);
+        }
+        (void)shutdown(p->fd, SHUT_RDWR);
+        (void)MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+/* ---- handler ---- */
+
+int rt_proxy_handler(struct http_req *r, struct rt_req *t)
+{
+        struct rt_proxy *p = t->proxy;
+        struct resp_head h;
+        struct MHD_Response *resp;
+        int q;
+
+        if (!p || p->fd < 0)
+                return rt_reply_error(r, 502, "proxy connection missing");
+        if (p->chunked_up && !p->send_failed && send_all(p->fd, "0\r\n\r\n", 5, RT_PROXY_IO_MS) < 0)
+                p->send_failed = true;
+
+        q = read_head(p, &h);
+        if (q == -ETIMEDOUT)
+                return rt_reply_error(r, 504, "port %u in sandbox '%s' did not answer within %d s",
+                                      p->port, p->sandbox_id, RT_PROXY_HEADERS_MS / 1000);
+        if (q == RT_PROXY_CLIENT_GONE) { /* nobody reads the answer: no warning */
+                log_debug("proxy: client went away while port %u was answering", p->port);
+                return rt_reply_empty(r, 502);
+        }
+        if (q == -EBADMSG || q == -E2BIG)
+                return rt_reply_error(r, 502, "port %u in sandbox '%s' sent an invalid HTTP response%s",
+                                      p->port, p->sandbox_id, q == -E2BIG ? " head (too large)" : "");
+        if (q == -EPIPE || q == -ECONNRESET)
+                return rt_reply_error(r, 502, "port %u in sandbox '%s' closed the connection without a response",
+                                      p->port, p->sandbox_id);
+        if (q < 0)
+                return rt_reply_error(r, 502, "reading the response of port %u in sandbox '%s': %s",
+                                      p->port, p->sandbox_id, strerror(-q));
+
+        if (h.status == 101) {
+                if (!p->upgrade)
+                        return rt_reply_error(r, 502, "port %u in sandbox '%s' switched protocols unasked",
+                                              p->port, p->sandbox_id);
+                resp = MHD_create_response_for_upgrade(upgrade_handler, p);
+                if (!resp)
+                        return -ENOMEM;
+                copy_headers(resp, &h, p, true);
+                return http_reply_response(r, 101, resp);
+        }
+
+        /* Framing (RFC 9112 §6.3). */
+        const char *te = head_get(&h, "Transfer-Encoding");
+        const char *cl = head_get(&h, "Content-Length");
+        uint64_t len = 0;
+        bool no_body = streq(r->method, "HEAD") || h.status == 204 || h.status == 304 ||
+                       h.status < 200;
+        if (te) {
+                const char *last = strrchr(te, ',');
+                last = last ? last + 1 : te;
+                while (*last == ' ' || *last == '\t')
+                        last++;
+                p->mode = strncasecmp(last, "chunked", 7) == 0 ? BODY_CHUNKED : BODY_CLOSE;
+        } else if (cl) {
+                if (safe_atou64(cl, &len) < 0)
+                        return rt_reply_error(r, 502, "port %u in sandbox '%s' sent an invalid Content-Length",
+                                              p->port, p->sandbox_id);
+                p->mode = BODY_LENGTH;
+                p->remaining = len;
+        } else {
+                p->mode = BODY_CLOSE;
+        }
+
+        if (no_body) {
+                if (streq(r->method, "HEAD") && cl && !te && len > 0)
+                        resp = MHD_create_response_from_callback(len, RT_PROXY_BLOCK, no_body_read, NULL, NULL);
+                else
+                        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+                if (!resp)
+                        return -ENOMEM;
+        } else if (p->mode == BODY_LENGTH && len == 0) {
+                resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+                if (!resp)
+                        return -ENOMEM;
+        } else {
+                uint64_t size = p->mode == BODY_LENGTH ? len : MHD_SIZE_UNKNOWN;
+                resp = MHD_create_response_from_callback(size, RT_PROXY_BLOCK, body_read, p, body_free);
+                if (!resp)
+                        return -ENOMEM;
+                t->proxy = NULL; /* now owned by the response */
+        }
+        copy_headers(resp, &h, p, false);
+        return http_reply_response(r, h.status, resp);
+}
