@@ -54,6 +54,7 @@
 #define RT_PROXY_IO_MS           (60 * 1000)  /* one send stalled this long → give up */
 #define RT_PROXY_IDLE_MS         (600 * 1000) /* body / tunnel idle, = MHD connection timeout */
 #define RT_PROXY_HALF_CLOSE_MS   (5 * 1000)   /* tunnel: one side done, the other gets this long */
+#define RT_PROXY_TICK_MS         1000         /* tunnel: how often it looks at cd->stopping */
 #define RT_PROXY_BLOCK           (64 * 1024)
 #define RT_PROXY_CLIENT_GONE     (-ECONNABORTED)
 
@@ -73,6 +74,7 @@ enum chunk_state {
 };
 
 struct rt_proxy {
+        struct coved *cd;        /* borrowed: the daemon (stopping flag) */
         int fd;                  /* owned: upstream socket (in the sandbox's netns), nonblocking */
         int client_fd;           /* borrowed from MHD: watched for hang-up while we wait */
         uint16_t port;
@@ -135,23 +137,27 @@ static int socket_in_sandbox(const struct sandbox_rec *rec, struct cove_err **er
                 return cove_err_set_status(err, 503, ESRCH, "sandbox '%s' is not running", rec->id);
         (void)snprintf(path, sizeof(path), "/proc/%lld/ns/net", (long long)rec->init_pid);
         ns = open(path, O_RDONLY | O_CLOEXEC);
-        if (ns < 0)
-                return cove_err_set_status(err, 503, errno,
-                                           "cannot open the network namespace of sandbox '%s': %m",
-                                           rec->id);
+        if (ns < 0) {
+                saved = errno;
+                return cove_err_set_status(err, 503, saved,
+                                           "cannot open the network namespace of sandbox '%s': %s",
+                                           rec->id, strerror(saved));
+        }
         /* Checked after the open: the fd pins the namespace we will enter, and a pid reused
          * before the open shows another start time here. */
         if (runtime_init_alive((pid_t)rec->init_pid, (uint64_t)rec->init_starttime) != 1)
                 return cove_err_set_status(err, 503, ESRCH, "sandbox '%s' is not running", rec->id);
-        if (setns(ns, CLONE_NEWNET) < 0)
-                return cove_err_set_status(err, 503, errno,
-                                           "cannot enter the network namespace of sandbox '%s': %m",
-                                           rec->id);
+        if (setns(ns, CLONE_NEWNET) < 0) {
+                saved = errno;
+                return cove_err_set_status(err, 503, saved,
+                                           "cannot enter the network namespace of sandbox '%s': %s",
+                                           rec->id, strerror(saved));
+        }
         fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         saved = errno;
         if (setns(host_netns_fd, CLONE_NEWNET) < 0) {
                 /* This thread would serve later requests from inside a sandbox. */
-                log_error("cannot return to coved's network namespace: %m");
+                (void)log_error_errno(errno, "cannot return to coved's network namespace: %m");
                 abort();
         }
         if (fd < 0)
@@ -305,8 +311,17 @@ static bool hop_by_hop(const char *name)
         return strncasecmp(name, "Proxy-", 6) == 0;
 }
 
+/* Appends to a capped buf remember their first failure in *ok (buf releases itself then, so
+ * later small appends would otherwise leave a truncated head). */
+static void track(bool *ok, int q)
+{
+        if (q < 0)
+                *ok = false;
+}
+
 struct head_ctx {
         struct buf *b;
+        bool ok;
         const char *connection; /* borrowed: the Connection header's value (its options are hop-by-hop) */
         bool upgrade;
 };
@@ -329,21 +344,22 @@ static enum MHD_Result add_request_header(void *cls, enum MHD_ValueKind kind, co
             name_is(key, "X-Forwarded-Proto") || name_is(key, "X-Forwarded-Prefix") ||
             name_is(key, "X-Forwarded-For"))
                 return MHD_YES;
-        (void)buf_addf(h->b, "%s: %s\r\n", key, value);
+        track(&h->ok, buf_addf(h->b, "%s: %s\r\n", key, value));
         return MHD_YES;
 }
 
 struct query_ctx {
         struct buf *b;
         bool first;
+        bool ok;
 };
 
 /* http.c leaves keys and values raw (no-op unescape callback); MHD only turned '+' into ' ',
  * and a raw space cannot appear in a valid request line, so ' ' goes back to '+'. */
-static void add_raw_query_part(struct buf *b, const char *s)
+static void add_raw_query_part(struct buf *b, const char *s, bool *ok)
 {
         for (; *s; s++)
-                (void)buf_addc(b, *s == ' ' ? '+' : *s);
+                track(ok, buf_addc(b, *s == ' ' ? '+' : *s));
 }
 
 static enum MHD_Result add_query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -351,21 +367,23 @@ static enum MHD_Result add_query_arg(void *cls, enum MHD_ValueKind kind, const c
 {
         struct query_ctx *q = cls;
         (void)kind;
-        (void)buf_addc(q->b, q->first ? '?' : '&');
+        track(&q->ok, buf_addc(q->b, q->first ? '?' : '&'));
         q->first = false;
-        add_raw_query_part(q->b, key);
+        add_raw_query_part(q->b, key, &q->ok);
         if (value) {
-                (void)buf_addc(q->b, '=');
-                add_raw_query_part(q->b, value);
+                track(&q->ok, buf_addc(q->b, '='));
+                add_raw_query_part(q->b, value, &q->ok);
         }
         return MHD_YES;
 }
 
-/* The raw "?query" of the request ("" when none). */
-static void add_raw_query(struct http_req *r, struct buf *b)
+/* Appends the raw "?query" of the request (nothing when none); false if b overflowed.
+ * Limitation: MHD drops a bare "?" with nothing after it. */
+static bool add_raw_query(struct http_req *r, struct buf *b)
 {
-        struct query_ctx q = { .b = b, .first = true };
+        struct query_ctx q = { .b = b, .first = true, .ok = true };
         (void)MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_query_arg, &q);
+        return q.ok;
 }
 
 /* The raw path after /envd/{id}/proxy/{port}: points into r->raw_path; NULL if there is none
@@ -441,32 +459,35 @@ static int send_request_head(struct http_req *r, struct rt_proxy *p)
         const char *xff = http_header(r, "X-Forwarded-For");
         const char *te = http_header(r, "Transfer-Encoding");
         const char *rest = raw_rest(r->raw_path);
-        struct head_ctx h = { .b = &b, .connection = http_header(r, "Connection"),
+        struct head_ctx h = { .b = &b, .ok = true, .connection = http_header(r, "Connection"),
                               .upgrade = p->upgrade };
 
         buf_init(&b, RT_PROXY_REQ_HEAD_MAX);
-        (void)buf_addf(&b, "%s %s", r->method, rest ? rest : "/");
-        add_raw_query(r, &b);
-        (void)buf_addf(&b, " HTTP/1.1\r\nHost: localhost:%u\r\n", p->port);
+        track(&h.ok, buf_addf(&b, "%s %s", r->method, rest ? rest : "/"));
+        track(&h.ok, add_raw_query(r, &b) ? 0 : -E2BIG);
+        track(&h.ok, buf_addf(&b, " HTTP/1.1\r\nHost: localhost:%u\r\n", p->port));
         (void)MHD_get_connection_values(r->conn, MHD_HEADER_KIND, add_request_header, &h);
         client_ip(r, ip, sizeof(ip));
         if (host)
-                (void)buf_addf(&b, "X-Forwarded-Host: %s\r\n", host);
-        (void)buf_adds(&b, "X-Forwarded-Proto: http\r\n");
+                track(&h.ok, buf_addf(&b, "X-Forwarded-Host: %s\r\n", host));
+        track(&h.ok, buf_adds(&b, "X-Forwarded-Proto: http\r\n"));
         if (xff && *xff)
-                (void)buf_addf(&b, "X-Forwarded-For: %s, %s\r\n", xff, ip);
+                track(&h.ok, buf_addf(&b, "X-Forwarded-For: %s, %s\r\n", xff, ip));
         else
-                (void)buf_addf(&b, "X-Forwarded-For: %s\r\n", ip);
-        (void)buf_addf(&b, "X-Forwarded-Prefix: %s\r\n", p->prefix);
+                track(&h.ok, buf_addf(&b, "X-Forwarded-For: %s\r\n", ip));
+        track(&h.ok, buf_addf(&b, "X-Forwarded-Prefix: %s\r\n", p->prefix));
         /* MHD de-chunks request bodies: send them chunked again, unless the length is known. */
         if (te && strcasestr(te, "chunked") && !http_header(r, "Content-Length")) {
                 p->chunked_up = true;
-                (void)buf_adds(&b, "Transfer-Encoding: chunked\r\n");
+                track(&h.ok, buf_adds(&b, "Transfer-Encoding: chunked\r\n"));
         }
         /* One upstream connection per request. */
-        (void)buf_adds(&b, p->upgrade ? "Connection: Upgrade\r\n\r\n" : "Connection: close\r\n\r\n");
-        if (!b.ptr) /* an append failed: over RT_PROXY_REQ_HEAD_MAX */
+        track(&h.ok, buf_adds(&b, p->upgrade ? "Connection: Upgrade\r\n\r\n"
+                                             : "Connection: close\r\n\r\n"));
+        if (!h.ok) { /* over RT_PROXY_REQ_HEAD_MAX */
+                buf_release(&b);
                 return -E2BIG;
+        }
         int q = send_all(p->fd, b.ptr, b.len, RT_PROXY_IO_MS);
         buf_release(&b);
         return q;
@@ -516,11 +537,14 @@ int rt_proxy_begin(struct http_req *r, struct rt_req *t)
 
         if (!raw_rest(r->raw_path)) {
                 struct buf loc;
+                bool ok = true;
                 buf_init(&loc, RT_PROXY_REQ_HEAD_MAX);
-                (void)buf_addf(&loc, "%s/", r->raw_path);
-                add_raw_query(r, &loc);
-                if (!loc.ptr)
+                track(&ok, buf_addf(&loc, "%s/", r->raw_path));
+                track(&ok, add_raw_query(r, &loc) ? 0 : -E2BIG);
+                if (!ok) {
+                        buf_release(&loc);
                         return rt_reply_error(r, 414, "URL too long");
+                }
                 struct MHD_Response *resp =
                         MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
                 if (!resp) {
@@ -541,6 +565,7 @@ int rt_proxy_begin(struct http_req *r, struct rt_req *t)
 
         struct rt_proxy *p = xzalloc(sizeof(*p));
         p->fd = -1;
+        p->cd = r->cd;
         p->port = (uint16_t)port;
         p->prefix = xasprintf("/envd/%s/proxy/%u", t->rec->id, p->port);
         p->sandbox_id = xstrdup(t->rec->id);
@@ -844,19 +869,28 @@ static void tunnel(struct rt_proxy *p, int cfd)
 {
         char *buf = xmalloc(RT_PROXY_BLOCK);
         bool c_eof = false, u_eof = false;
+        int64_t last = time_mono_ms();
 
-        while (!c_eof || !u_eof) {
+        /* MHD_stop_daemon() does not touch upgraded sockets: look at cd->stopping every tick. */
+        while ((!c_eof || !u_eof) && !p->cd->stopping) {
                 struct pollfd pfd[2] = {
                         { .fd = c_eof ? -1 : cfd, .events = POLLIN },
                         { .fd = u_eof ? -1 : p->fd, .events = POLLIN },
                 };
                 /* A half-closed tunnel lingers briefly only: WebSocket has its own close
-                 * handshake, and MHD_stop_daemon() shuts the client side down this way. */
-                int n = poll(pfd, 2, c_eof || u_eof ? RT_PROXY_HALF_CLOSE_MS : RT_PROXY_IDLE_MS);
+                 * handshake. */
+                int idle = c_eof || u_eof ? RT_PROXY_HALF_CLOSE_MS : RT_PROXY_IDLE_MS;
+                int n = poll(pfd, 2, RT_PROXY_TICK_MS);
                 if (n < 0 && errno == EINTR)
                         continue;
-                if (n <= 0)
-                        break; /* idle too long, or poll failed */
+                if (n < 0)
+                        break;
+                if (n == 0) {
+                        if (time_mono_ms() - last >= idle)
+                                break;
+                        continue;
+                }
+                last = time_mono_ms();
                 for (int i = 0; i < 2; i++) {
                         if (!pfd[i].revents)
                                 continue;
