@@ -206,7 +206,9 @@ class ProcessStream:
     """
 
     def __init__(self, sb, msg, method="process.Process/Start", timeout=60):
-        self.conn = http.client.HTTPConnection("127.0.0.1", sb.cd.port, timeout=timeout)
+        # The socket timeout stays above the 15 s keepalive period: a silent stream still wakes
+        # the reader, which then checks its deadline.
+        self.conn = http.client.HTTPConnection("127.0.0.1", sb.cd.port, timeout=max(timeout, 20))
         self.conn.request("POST", sb.prefix + "/" + method, body=json.dumps(msg).encode(),
                           headers={"Content-Type": "application/connect+json",
                                    "Connect-Protocol-Version": "1", "X-Access-Token": sb.token})
@@ -219,8 +221,12 @@ class ProcessStream:
         first = self.next_event()
         self.start = first.get("start") if first else None
 
-    def next_message(self):
+    def next_message(self, deadline=None):
+        """Next message; None at the end of the stream. With a deadline (time.monotonic()),
+        raises TimeoutError once it passes (checked at every envelope, keepalives included)."""
         while True:
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError("no message before the deadline")
             h = self.resp.read(5)
             if len(h) < 5:
                 return None
@@ -233,8 +239,8 @@ class ProcessStream:
                 continue  # keepalive
             return json.loads(p)
 
-    def next_event(self):
-        m = self.next_message()
+    def next_event(self, deadline=None):
+        m = self.next_message(deadline)
         return m["event"] if m else None
 
     def close(self):

@@ -29,8 +29,10 @@ class Pty(unittest.TestCase):
         out = b""
         deadline = time.monotonic() + timeout
         while needle.encode() not in out:
-            self.assertLess(time.monotonic(), deadline, "no %r in %r" % (needle, out[-500:]))
-            ev = ps.next_event()
+            try:
+                ev = ps.next_event(deadline)
+            except TimeoutError:
+                self.fail("no %r within %ds in %r" % (needle, timeout, out[-800:]))
             self.assertIsNotNone(ev, "stream ended; got %r" % out[-500:])
             self.assertNotIn("end", ev, out[-500:])
             d = ev.get("data", {})
@@ -68,7 +70,13 @@ class Pty(unittest.TestCase):
             # full-screen programs run on it: vi opens and quits
             self.send(pid, "vi /tmp/x.txt\n")
             time.sleep(0.5)
-            self.send(pid, "ihello-vi\x1b:wq\n")
+            self.send(pid, "ihello-vi")
+            time.sleep(0.3)
+            self.send(pid, "\x1b")  # alone: ESC followed at once by ':' reads as Alt-:
+            time.sleep(0.3)
+            self.send(pid, ":wq\n")
+            self.read_until(ps, "written")
+            time.sleep(0.3)  # vi discards typeahead while it restores the terminal
             self.send(pid, "tr a-z A-Z < /tmp/x.txt\n")
             self.read_until(ps, "HELLO-VI")
             self.send(pid, "top -b -n 1 | head -3; echo TOP-$((40+2))\n")
