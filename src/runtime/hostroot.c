@@ -108,6 +108,10 @@ static const struct {
         { "/etc/security/limits.conf", "etc/security/limits.conf", 0644 },
         { "/etc/login.defs", "etc/login.defs", 0644 },
         { "/etc/debian_version", "etc/debian_version", 0644 },
+        /* Debian keeps some packages' defaults under /etc: without them they refuse to run
+         * (matplotlib: "Could not find matplotlibrc file"). */
+        { "/etc/matplotlibrc", "etc/matplotlibrc", 0644 },
+        { "/etc/mime.types", "etc/mime.types", 0644 },
 };
 
 static int copy_optional(const char *src, const char *dst, mode_t mode, struct cove_err **err)
