@@ -4,7 +4,7 @@
  * skeleton made here + /usr bind) in fresh mount/pid/net/uts/ipc/cgroup namespaces with a
  * minimal /dev, pivot_root, exec /usr/bin/true, wait. Prints p50/p99 in ms.
  *
- *   bench-floor [iterations=200] [workdir=/tmp]
+ *   bench-floor [iterations=200] [workdir=/tmp]      (BENCH_RAW=1: also print each sample)
  *
  * Self-contained on purpose (libc only): it measures the kernel's floor, not Cove's code.
  */
@@ -202,6 +202,10 @@ int main(int argc, char **argv)
                 rm_tree(upper);
                 rm_tree(work);
         }
+        /* BENCH_RAW=1: every sample on its own line, for callers that pool runs (lifecycle.py). */
+        if (getenv("BENCH_RAW"))
+                for (int i = 0; i < n; i++)
+                        printf("sample %.3f\n", t[i]);
         qsort(t, (size_t)n, sizeof(double), cmp);
         printf("iterations %d  p50 %.2f ms  p99 %.2f ms  min %.2f ms  max %.2f ms\n", n,
                t[n / 2], t[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1], t[0], t[n - 1]);
