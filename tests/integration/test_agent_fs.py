@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """cove-agent filesystem service and file transfer (runtime.md §3, §7; agent-protocol.md).
 
-Runs the real build-fs/cove-agent (override with COVE_AGENT=path) on the host as root with
+Runs the real <build>/cove-agent (override with COVE_AGENT=path) on the host as root with
 `--listen <tmp>/a.sock` and drives it over the agent wire protocol. Everything lives in one
 temp dir under /tmp (plus one under /dev/shm for the cross-filesystem moves); both are removed.
 """
@@ -26,7 +26,7 @@ sys.path.insert(0, HERE)
 import agentwire  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
-AGENT = os.environ.get("COVE_AGENT", os.path.join(ROOT, "build-fs", "cove-agent"))
+AGENT = os.environ.get("COVE_AGENT", os.path.join(os.environ.get("COVE_BUILD_DIR", os.path.join(ROOT, "build")), "cove-agent"))
 RFC3339_NS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
 
 
@@ -41,7 +41,7 @@ class AgentFsTest(unittest.TestCase):
         if os.geteuid() != 0:
             raise unittest.SkipTest("needs root")
         if not os.access(AGENT, os.X_OK):
-            raise unittest.SkipTest("no agent binary at %s" % AGENT)
+            raise RuntimeError("no agent binary at %s (build first)" % AGENT)
         cls.tmp = tempfile.mkdtemp(prefix="cove-fs-test-", dir="/tmp")
         os.chmod(cls.tmp, 0o755)
         cls.shm = tempfile.mkdtemp(prefix="cove-fs-test-", dir="/dev/shm")

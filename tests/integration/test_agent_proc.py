@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """cove-agent process service (runtime.md §8, §4.7) driven over the agent protocol.
 
-Runs build-ag/cove-agent (or $COVE_AGENT) on the host as root with --listen on a temp socket;
+Runs <build>/cove-agent (or $COVE_AGENT) on the host as root with --listen on a temp socket;
 users come from the host's /etc/passwd. Run: python3 tests/integration/test_agent_proc.py
 """
 import base64
@@ -21,7 +21,7 @@ sys.path.insert(0, HERE)
 import agentwire  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
-AGENT = os.environ.get("COVE_AGENT", os.path.join(ROOT, "build-ag", "cove-agent"))
+AGENT = os.environ.get("COVE_AGENT", os.path.join(os.environ.get("COVE_BUILD_DIR", os.path.join(ROOT, "build")), "cove-agent"))
 
 SOCK = None
 _agent = None
@@ -33,7 +33,7 @@ def setUpModule():
     if os.geteuid() != 0:
         raise unittest.SkipTest("needs root")
     if not os.path.exists(AGENT):
-        raise unittest.SkipTest("no agent binary at " + AGENT)
+        raise RuntimeError("no agent binary at %s (build first)" % AGENT)
     _tmp = tempfile.mkdtemp(prefix="cove-agent-proc-")
     SOCK = os.path.join(_tmp, "a.sock")
     _agent = subprocess.Popen([AGENT, "--listen", SOCK])

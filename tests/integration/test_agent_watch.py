@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """cove-agent filesystem watchers (runtime.md §7.3) and the `ports` op (§4.8 /ports).
 
-Runs the real cove-agent (COVE_AGENT=path, else <COVE_BUILD_DIR or build-wt>/cove-agent) on the
+Runs the real cove-agent (COVE_AGENT=path, else <COVE_BUILD_DIR or build>/cove-agent) on the
 host as root with `--listen <tmp>/a.sock` and drives it over the agent wire protocol
 (docs/design/agent-protocol.md). Everything lives in one temp dir under /tmp, removed at the
 end; the listening test servers are stopped.
@@ -25,7 +25,7 @@ import agentwire  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
 AGENT = os.environ.get(
-    "COVE_AGENT", os.path.join(ROOT, os.environ.get("COVE_BUILD_DIR", "build-wt"), "cove-agent"))
+    "COVE_AGENT", os.path.join(os.environ.get("COVE_BUILD_DIR", os.path.join(ROOT, "build")), "cove-agent"))
 CREATE, WRITE, REMOVE, RENAME, CHMOD = ("EVENT_TYPE_" + t for t in
                                         ("CREATE", "WRITE", "REMOVE", "RENAME", "CHMOD"))
 
@@ -115,7 +115,7 @@ class AgentWatchTest(unittest.TestCase):
         if os.geteuid() != 0:
             raise unittest.SkipTest("needs root")
         if not os.access(AGENT, os.X_OK):
-            raise unittest.SkipTest("no agent binary at %s" % AGENT)
+            raise RuntimeError("no agent binary at %s (build first)" % AGENT)
         cls.tmp = tempfile.mkdtemp(prefix="cove-watch-test-", dir="/tmp")
         os.chmod(cls.tmp, 0o755)
         cls.sock = os.path.join(cls.tmp, "a.sock")

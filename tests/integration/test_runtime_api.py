@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runtime API front (runtime.md §1–§4, §6–§8) over real HTTP against a real coved.
 
-Starts build-rx/coved (or $COVED) on a free loopback port with a temp data dir, creates a
+Starts <build>/coved (or $COVED) on a free loopback port with a temp data dir, creates a
 sandbox with waitReady, and drives every runtime route through envdUrl: REST files and /run,
 Connect-RPC filesystem and process methods (envelopes parsed here), auth, signed URLs, CORS.
 
@@ -29,7 +29,7 @@ import unittest
 import urllib.parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-COVED = os.environ.get("COVED", os.path.join(ROOT, "build-rx", "coved"))
+COVED = os.environ.get("COVED", os.path.join(os.environ.get("COVE_BUILD_DIR", os.path.join(ROOT, "build")), "coved"))
 API_KEY = "cove_test_" + "".join(random.choice("abcdef0123456789") for _ in range(24))
 
 S = {}  # shared state: base, token, host, port, prefix, sandbox id, proc, tmp
@@ -66,7 +66,7 @@ def setUpModule():
     if os.geteuid() != 0:
         raise unittest.SkipTest("needs root")
     if not os.path.exists(COVED):
-        raise unittest.SkipTest(COVED + " not built")
+        raise RuntimeError(COVED + " not built")
     tmp = tempfile.mkdtemp(prefix="cove-rt-")
     S["tmp"] = tmp
     S["port"] = free_port()
