@@ -572,6 +572,22 @@ int cmd_version(int argc, char **argv)
         if (opt_parse(argc, argv, NULL, &help, 0, &pos) < 0)
                 return EXIT_USAGE;
         printf("cove %s\n", COVE_VERSION);
+        /* The server's version when one is configured and answers (cli.md §6); quietly
+         * nothing otherwise: `version` must work offline. */
+        struct cove_config cfg;
+        if (cove_config_load(&cfg, arg_url, arg_api_key, arg_project_id, NULL) < 0)
+                return 0;
+        struct cove_client *c = cove_client_new(cfg.url, cfg.api_key, cfg.project_id);
+        cove_config_release(&cfg);
+        if (!c)
+                return 0;
+        cove_client_set_timeout(c, 3);
+        cleanup_free char *server = NULL;
+        struct cove_error *err = NULL;
+        if (cove_server_version(c, &server, &err) == 0)
+                printf("server %s\n", server);
+        cove_error_free(&err);
+        (void)cove_client_free(c);
         return 0;
 }
 

@@ -678,6 +678,43 @@ int cove_api_call(struct cove_client *c, const char *method, const char *path,
         return 0;
 }
 
+int cove_server_version(struct cove_client *c, char **ret_version, struct cove_error **err)
+{
+        cleanup_free char *url = xasprintf("%s/metrics", c->api_url);
+        cleanup_free char *bearer = NULL;
+        struct curl_slist *h = NULL;
+        struct http_result res;
+        struct http_call call = { .method = "GET", .url = url, .max = COVE_MAX_RESPONSE,
+                                  .timeout_s = c->timeout_s };
+        static const char marker[] = "cove_build_info{version=\"";
+
+        if (c->api_key) {
+                bearer = xasprintf("Bearer %s", c->api_key);
+                h = header_add(h, "X-API-Key", c->api_key);
+                h = header_add(h, "Authorization", bearer);
+        }
+        call.headers = h;
+        int r = http_call(c->easy, &call, &res, err);
+        curl_slist_free_all(h);
+        if (r < 0)
+                return r;
+        if (res.status < 200 || res.status >= 300) {
+                r = error_from_result(&res, "GET", err);
+                http_result_release(&res);
+                return r;
+        }
+        const char *p = strstr(buf_str(&res.body), marker);
+        const char *e = p ? strchr(p + sizeof(marker) - 1, '"') : NULL;
+        if (!p || !e) {
+                http_result_release(&res);
+                return error_set(err, COVE_ERROR_API, 200, EBADMSG, "GET /metrics has no cove_build_info");
+        }
+        p += sizeof(marker) - 1;
+        *ret_version = xstrndup(p, (size_t)(e - p));
+        http_result_release(&res);
+        return 0;
+}
+
 /* ---- sandboxes --------------------------------------------------------------------------- */
 
 static int check_id(const char *id, struct cove_error **err)

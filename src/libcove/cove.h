@@ -156,6 +156,9 @@ int cove_api_call(struct cove_client *c, const char *method, const char *path,
 /* Builds "path?query" exactly as cove_api_call() sends it (without the root). Caller frees. */
 char *cove_query_string(const json_t *query);
 
+/* The server's version, from `cove_build_info` on GET {api}/metrics. Caller frees. */
+int cove_server_version(struct cove_client *c, char **ret_version, struct cove_error **err);
+
 /* ---- sandboxes (control-plane.md) -------------------------------------------------------- */
 
 /*

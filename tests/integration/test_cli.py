@@ -137,6 +137,11 @@ class CliTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
 
     # -- dry run, errors, auth --
+    def test_version_reports_the_server(self):
+        r = self.cove("version")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.decode().splitlines(), ["cove 0.1.0", "server 0.1.0"])
+
     def test_dry_run_sends_nothing(self):
         sid = self.new_sandbox()
         before = self.server_sandboxes()
