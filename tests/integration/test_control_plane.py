@@ -101,6 +101,14 @@ class ControlPlane(unittest.TestCase):
         b = self.assertError(self.cd.api("POST", "/sandboxes", big), 413)
         self.assertEqual(b["error"]["code"], "PAYLOAD_TOO_LARGE")
 
+    def test_oversized_head_431(self):
+        b = self.assertError(self.cd.api("GET", "/sandboxes", headers={"X-API-Key": self.cd.api_key,
+                                                                         "X-Big": "x" * (20 * 1024)}), 431)
+        self.assertEqual(b["error"]["code"], "HEADERS_TOO_LARGE")
+        many = {"X-H%d" % i: "v" for i in range(120)}
+        many["X-API-Key"] = self.cd.api_key
+        self.assertError(self.cd.api("GET", "/sandboxes", headers=many), 431)
+
     def test_gzip_body_and_bad_encoding(self):
         body = gzip.compress(json.dumps({"timeout": 1.5}).encode())
         # decoded, then validated: the gzip layer is transparent
