@@ -251,38 +251,9 @@ static void metadata_pairs_into(struct list_filter *f, const char *qs)
                                 return;
                         }
                         *eq = '\0';
-                        /* percent-decode key and value (the outer layer was decoded already) */
-                        char *k = pair, *v = eq + 1;
-                        for (char *s = k; *s; s++)
-                                if (*s == '+')
-                                        *s = ' ';
-                        char kd[1024], vd[4096];
-                        size_t o = 0;
-                        for (size_t i = 0; k[i] && o + 1 < sizeof(kd); i++) {
-                                if (k[i] == '%' && isxdigit((unsigned char)k[i + 1]) && isxdigit((unsigned char)k[i + 2])) {
-                                        char hx[3] = { k[i + 1], k[i + 2], 0 };
-                                        unsigned x;
-                                        (void)sscanf(hx, "%x", &x);
-                                        kd[o++] = (char)x;
-                                        i += 2;
-                                } else {
-                                        kd[o++] = k[i];
-                                }
-                        }
-                        kd[o] = '\0';
-                        o = 0;
-                        for (size_t i = 0; v[i] && o + 1 < sizeof(vd); i++) {
-                                if (v[i] == '%' && isxdigit((unsigned char)v[i + 1]) && isxdigit((unsigned char)v[i + 2])) {
-                                        char hx[3] = { v[i + 1], v[i + 2], 0 };
-                                        unsigned x;
-                                        (void)sscanf(hx, "%x", &x);
-                                        vd[o++] = (char)x;
-                                        i += 2;
-                                } else {
-                                        vd[o++] = v[i] == '+' ? ' ' : v[i];
-                                }
-                        }
-                        vd[o] = '\0';
+                        /* the outer layer was decoded with the query: decode key and value once more */
+                        cleanup_free char *kd = http_pct_decode(pair, strlen(pair), true);
+                        cleanup_free char *vd = http_pct_decode(eq + 1, strlen(eq + 1), true);
                         json_object_set_new(f->metadata, kd, json_string(vd));
                 }
                 if (!amp)

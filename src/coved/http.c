@@ -40,8 +40,7 @@ static int hexval(char c)
         return -1;
 }
 
-/* Percent-decodes s[0..n) once; plus_space turns '+' into ' ' (query strings). */
-static char *pct_decode(const char *s, size_t n, bool plus_space)
+char *http_pct_decode(const char *s, size_t n, bool plus_space)
 {
         char *out = xmalloc(n + 1);
         size_t o = 0;
@@ -75,8 +74,8 @@ static enum MHD_Result query_iter_cb(void *cls, enum MHD_ValueKind kind, const c
 {
         struct query_iter *it = cls;
         (void)kind;
-        cleanup_free char *k = pct_decode(key, strlen(key), true);
-        cleanup_free char *v = value ? pct_decode(value, strlen(value), true) : xstrdup("");
+        cleanup_free char *k = http_pct_decode(key, strlen(key), true);
+        cleanup_free char *v = value ? http_pct_decode(value, strlen(value), true) : xstrdup("");
         it->fn(k, v, it->ud);
         return MHD_YES;
 }
@@ -349,7 +348,7 @@ static void split_path(struct http_req *r, const char *url)
         while (*p && r->nsegs < HTTP_MAX_SEGMENTS) {
                 const char *e = strchr(p, '/');
                 size_t l = e ? (size_t)(e - p) : strlen(p);
-                r->segs[r->nsegs++] = pct_decode(p, l, false);
+                r->segs[r->nsegs++] = http_pct_decode(p, l, false);
                 if (!e)
                         break;
                 p = e + 1;

@@ -100,6 +100,10 @@ char **http_query_list(struct http_req *r, const char *name);
 /* Calls fn for every query parameter (decoded key and value). */
 void http_query_foreach(struct http_req *r, void (*fn)(const char *k, const char *v, void *ud), void *ud);
 
+/* Percent-decodes s[0..n) once (a malformed escape stays as it is); plus_space turns '+' into
+ * ' ' (query strings). Caller frees. */
+char *http_pct_decode(const char *s, size_t n, bool plus_space);
+
 /* Replies. json is stolen. */
 int http_reply_json(struct http_req *r, unsigned status, json_t *json);
 int http_reply_empty(struct http_req *r, unsigned status);

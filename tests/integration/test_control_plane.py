@@ -160,6 +160,11 @@ class ControlPlane(unittest.TestCase):
             self.assertNotIn(k, lst[0])
         st, lst, _ = self.cd.api("GET", "/sandboxes?metadata[app]=cp-test&state=running,paused")
         self.assertEqual([x["sandboxID"] for x in lst], [sid])
+        # the metadata value is itself a URL-encoded query string, decoded twice
+        st, sp, _ = self.cd.api("POST", "/sandboxes", {"metadata": {"a b": "x&y=z"}})
+        st, lst, _ = self.cd.api("GET", "/sandboxes?metadata=a%2520b%3Dx%2526y%253Dz")
+        self.assertEqual([x["sandboxID"] for x in lst], [sp["sandboxID"]])
+        self.cd.api("DELETE", "/sandboxes/" + sp["sandboxID"])
         st, lst, _ = self.cd.api("GET", "/sandboxes?metadata[app]=cp-test&state=paused")
         self.assertEqual(lst, [])
         self.assertError(self.cd.api("GET", "/sandboxes?state=bogus"), 400)
