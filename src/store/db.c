@@ -487,3 +487,36 @@ int store_setting_set(struct store *s, const char *key, const char *value, struc
                 return store_sql_error(s, rc, err, "set setting '%s'", key);
         return 0;
 }
+
+int store_collect_rows(struct store *s, sqlite3_stmt *st, store_row_fn row, void (*free_one)(void *),
+                       const char *what, void ***ret, struct cove_err **err)
+{
+        void **v = xzalloc(sizeof(*v));
+        size_t n = 0;
+        int r = 0;
+
+        for (;;) {
+                int rc = store_step(s, st);
+                if (rc == SQLITE_DONE)
+                        break;
+                if (rc != SQLITE_ROW) {
+                        r = store_sql_error(s, rc, err, "%s", what);
+                        break;
+                }
+                void *rec = NULL;
+                r = row(st, &rec, err);
+                if (r < 0)
+                        break;
+                v = xrealloc(v, (n + 2) * sizeof(*v));
+                v[n++] = rec;
+                v[n] = NULL;
+        }
+        if (r < 0) {
+                for (size_t i = 0; i < n; i++)
+                        free_one(v[i]);
+                free(v);
+                return r;
+        }
+        *ret = v;
+        return 0;
+}

@@ -278,6 +278,21 @@ int store_sandbox_delete(struct store *s, const char *id, struct cove_err **err)
         return 0;
 }
 
+/* Adapters for store_collect_rows(). */
+static int sandbox_row_any(sqlite3_stmt *st, void **ret, struct cove_err **err)
+{
+        struct sandbox_rec *rec = NULL;
+        int r = sandbox_from_row(st, &rec, err);
+        if (r >= 0)
+                *ret = rec;
+        return r;
+}
+
+static void sandbox_free_any(void *p)
+{
+        sandbox_rec_free(p);
+}
+
 int store_sandbox_list(struct store *s, const char *team_id, struct sandbox_rec ***ret,
                        struct cove_err **err)
 {
@@ -294,26 +309,11 @@ int store_sandbox_list(struct store *s, const char *team_id, struct sandbox_rec 
         if (rc != SQLITE_OK)
                 return store_sql_error(s, rc, err, "list sandboxes");
 
-        struct sandbox_rec **v = xzalloc(sizeof(*v));
-        size_t n = 0;
-        for (;;) {
-                rc = store_step(s, st);
-                if (rc == SQLITE_DONE)
-                        break;
-                if (rc != SQLITE_ROW) {
-                        sandbox_list_free(v);
-                        return store_sql_error(s, rc, err, "list sandboxes");
-                }
-                struct sandbox_rec *sb;
-                int r = sandbox_from_row(st, &sb, err);
-                if (r < 0) {
-                        sandbox_list_free(v);
-                        return r;
-                }
-                v = xrealloc(v, (n + 2) * sizeof(*v));
-                v[n++] = sb;
-                v[n] = NULL;
-        }
-        *ret = v;
+        void **v = NULL;
+        int r = store_collect_rows(s, st, sandbox_row_any, sandbox_free_any, "list sandboxes", &v,
+                                   err);
+        if (r < 0)
+                return r;
+        *ret = (struct sandbox_rec **)v;
         return 0;
 }

@@ -72,6 +72,13 @@ void store_stmt_resetp(sqlite3_stmt **st);
 sqlite3_stmt *store_stmt(struct store *s, enum store_stmt_id id, const char *sql,
                          struct cove_err **err);
 int store_step(struct store *s, sqlite3_stmt *st);
+
+/* Steps st to the end, turning each row into a record with row(); returns a NULL-terminated
+ * array in *ret. On failure everything collected so far is released with free_one().
+ * `what` names the operation in error messages ("list sandboxes"). */
+typedef int (*store_row_fn)(sqlite3_stmt *st, void **ret, struct cove_err **err);
+int store_collect_rows(struct store *s, sqlite3_stmt *st, store_row_fn row, void (*free_one)(void *),
+                       const char *what, void ***ret, struct cove_err **err);
 /* Maps a failed rc: UNIQUE/PRIMARYKEY → -EEXIST, NOTNULL/CHECK → -EINVAL, BUSY/LOCKED →
  * -EAGAIN, else -EIO; the message is "<ctx>: <sqlite3_errmsg>". */
 int store_sql_error(struct store *s, int rc, struct cove_err **err, const char *fmt, ...)

@@ -239,6 +239,21 @@ int store_template_delete(struct store *s, const char *id, struct cove_err **err
         return 0;
 }
 
+/* Adapters for store_collect_rows(). */
+static int template_row_any(sqlite3_stmt *st, void **ret, struct cove_err **err)
+{
+        struct template_rec *rec = NULL;
+        int r = template_from_row(st, &rec, err);
+        if (r >= 0)
+                *ret = rec;
+        return r;
+}
+
+static void template_free_any(void *p)
+{
+        template_rec_free(p);
+}
+
 int store_template_list(struct store *s, const char *team_id, struct template_rec ***ret,
                         struct cove_err **err)
 {
@@ -258,26 +273,11 @@ int store_template_list(struct store *s, const char *team_id, struct template_re
         if (rc != SQLITE_OK)
                 return store_sql_error(s, rc, err, "list templates");
 
-        struct template_rec **v = xzalloc(sizeof(*v));
-        size_t n = 0;
-        for (;;) {
-                rc = store_step(s, st);
-                if (rc == SQLITE_DONE)
-                        break;
-                if (rc != SQLITE_ROW) {
-                        template_list_free(v);
-                        return store_sql_error(s, rc, err, "list templates");
-                }
-                struct template_rec *t;
-                int r = template_from_row(st, &t, err);
-                if (r < 0) {
-                        template_list_free(v);
-                        return r;
-                }
-                v = xrealloc(v, (n + 2) * sizeof(*v));
-                v[n++] = t;
-                v[n] = NULL;
-        }
-        *ret = v;
+        void **v = NULL;
+        int r = store_collect_rows(s, st, template_row_any, template_free_any, "list templates", &v,
+                                   err);
+        if (r < 0)
+                return r;
+        *ret = (struct template_rec **)v;
         return 0;
 }
