@@ -50,7 +50,21 @@ static int h_metrics(struct http_req *r)
         return http_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", text);
 }
 
+/* GET {api}/teams (control-plane.md §13.2): the teams of the caller's key; the key itself is
+ * never returned, only masked to its last 4 characters. Keys belong to one team today. */
+static int h_teams(struct http_req *r)
+{
+        cleanup_free char *name = NULL;
+        if (store_team_get_name(r->cd->store, r->auth.team_id, &name, NULL) < 0)
+                name = xstrdup(r->auth.team_id);
+        cleanup_free char *masked = xasprintf("****%s", r->auth.last4 ? r->auth.last4 : "");
+        return http_reply_json(r, 200, json_pack("[{s:s, s:s, s:s, s:b}]", "teamID", r->auth.team_id,
+                                                 "name", name, "apiKey", masked, "isDefault",
+                                                 streq(r->auth.team_id, "team_default")));
+}
+
 const struct route misc_routes[] = {
+        { "GET", "teams", h_teams, 0, 0, NULL },
         { "GET", "health", h_health, ROUTE_NO_AUTH, 0, NULL },
         { "POST", "shutdown", h_shutdown, ROUTE_ADMIN, 0, NULL },
         { "GET", "metrics", h_metrics, 0, 0, NULL },

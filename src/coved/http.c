@@ -431,6 +431,7 @@ static void free_req(struct http_req *r)
         free(r->auth.team_id);
         free(r->auth.role);
         free(r->auth.key_id);
+        free(r->auth.last4);
         buf_release(&r->body);
         free(r);
 }
@@ -447,6 +448,7 @@ static int authenticate(struct http_req *r)
                 r->auth.team_id = xstrdup("team_default");
                 r->auth.role = xstrdup("admin");
                 r->auth.key_id = xstrdup("key_open");
+                r->auth.last4 = xstrdup("");
                 return 0;
         }
         if (!key || !*key)
@@ -457,6 +459,7 @@ static int authenticate(struct http_req *r)
         r->auth.team_id = TAKE_PTR(k->team_id);
         r->auth.role = TAKE_PTR(k->role);
         r->auth.key_id = TAKE_PTR(k->id);
+        r->auth.last4 = TAKE_PTR(k->last4);
         apikey_rec_free(k);
         /* X-Project-ID naming another team the key belongs to: keys have one team today. */
         return 0;

@@ -57,6 +57,7 @@ struct http_auth {
         char *team_id; /* owned */
         char *role;    /* owned: "admin" | "user" */
         char *key_id;  /* owned */
+        char *last4;   /* owned: last 4 characters of the presented key (for masking) */
 };
 
 struct http_req {

@@ -69,6 +69,13 @@ class ControlPlane(unittest.TestCase):
         _, _, hdrs = self.cd.api("GET", "/sandboxes")
         self.assertRegex(hdrs["x-request-id"], r"^req_[0-9a-f]{24}$")
 
+    def test_teams_masks_the_key(self):
+        st, teams, _ = self.cd.api("GET", "/teams")
+        self.assertEqual(st, 200, teams)
+        self.assertEqual(teams, [{"teamID": "team_default", "name": teams[0]["name"],
+                                  "apiKey": "****" + self.cd.api_key[-4:], "isDefault": True}])
+        self.assertNotIn(self.cd.api_key, json.dumps(teams))
+
     def test_unknown_sandbox_404(self):
         self.assertError(self.cd.api("GET", "/sandboxes/x7k2m9q4w1e8r5t0y3u6"), 404, "not found")
         self.assertError(self.cd.api("DELETE", "/sandboxes/x7k2m9q4w1e8r5t0y3u6"), 404)
