@@ -6,6 +6,7 @@
  */
 #include "coved/h_runtime.h"
 #include "coved/rt.h"
+#include "coved/validate.h"
 #include "coved/coved.h"
 #include "coved/sandbox.h"
 #include "lib/b64.h"
@@ -20,9 +21,6 @@
 #include <stdarg.h>
 #include <strings.h>
 
-#define RT_ENV_MAX_ENTRIES 256
-#define RT_ENV_KEY_MAX     256
-#define RT_ENV_VALUE_MAX   (32 * 1024)
 #define RT_RUN_DEFAULT_MS  (60 * 1000)
 #define RT_RUN_MAX_MS      (3600 * 1000)
 
@@ -424,37 +422,6 @@ static int handle_run(struct http_req *r, struct rt_req *t)
         return q;
 }
 
-static int validate_envs(json_t *envs, struct cove_err **err)
-{
-        const char *k;
-        json_t *v;
-
-        if (!json_is_object(envs))
-                return cove_err_set(err, EINVAL, "field 'envs' must be an object");
-        if (json_object_size(envs) > RT_ENV_MAX_ENTRIES)
-                return cove_err_set(err, EINVAL, "field 'envs' has more than %d entries",
-                                    RT_ENV_MAX_ENTRIES);
-        json_object_foreach(envs, k, v)
-        {
-                size_t kl = strlen(k);
-                bool ok = kl > 0 && kl <= RT_ENV_KEY_MAX &&
-                          (k[0] == '_' || (k[0] >= 'A' && k[0] <= 'Z') || (k[0] >= 'a' && k[0] <= 'z'));
-                for (size_t i = 1; ok && i < kl; i++)
-                        ok = k[i] == '_' || (k[i] >= 'A' && k[i] <= 'Z') ||
-                             (k[i] >= 'a' && k[i] <= 'z') || (k[i] >= '0' && k[i] <= '9');
-                if (!ok)
-                        return cove_err_set(err, EINVAL, "field 'envs': invalid variable name '%.64s'", k);
-                if (!json_is_string(v))
-                        return cove_err_set(err, EINVAL, "field 'envs.%s' must be a string", k);
-                if (json_string_length(v) > RT_ENV_VALUE_MAX ||
-                    strlen(json_string_value(v)) != json_string_length(v))
-                        return cove_err_set(err, EINVAL,
-                                            "field 'envs.%s' must be a string of at most %d bytes without NUL",
-                                            k, RT_ENV_VALUE_MAX);
-        }
-        return 0;
-}
-
 static int handle_configure(struct http_req *r, struct rt_req *t)
 {
         cleanup_err struct cove_err *err = NULL;
@@ -468,7 +435,7 @@ static int handle_configure(struct http_req *r, struct rt_req *t)
         }
         json_t *envs = json_object_get(body, "envs");
         if (envs && !json_is_null(envs)) {
-                if (validate_envs(envs, &err) < 0 ||
+                if (validate_env_vars("envs", envs, &err) < 0 ||
                     sandbox_configure_envs(r->cd, t->rec->id, envs, &err) < 0) {
                         json_decref(body);
                         return rt_reply_err(r, err);

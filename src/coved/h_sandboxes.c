@@ -5,6 +5,7 @@
 #include "coved/http.h"
 #include "coved/manager.h"
 #include "coved/netpolicy.h"
+#include "coved/validate.h"
 #include "lib/b64.h"
 #include "lib/json.h"
 #include "lib/macro.h"
@@ -75,42 +76,6 @@ static const char *team_of(struct http_req *r)
         return r->auth.team_id;
 }
 
-/* ---- validation helpers ---- */
-
-static int check_strmap(const char *field, json_t *v, size_t max_entries, size_t key_max,
-                        size_t val_max, bool env_keys, struct cove_err **err)
-{
-        const char *k;
-        json_t *e;
-        if (!json_is_object(v))
-                return cove_err_set(err, EINVAL, "field '%s' must be an object", field);
-        if (json_object_size(v) > max_entries)
-                return cove_err_set(err, EINVAL, "field '%s' has more than %zu entries", field, max_entries);
-        json_object_foreach(v, k, e)
-        {
-                size_t kl = strlen(k);
-                if (!json_is_string(e))
-                        return cove_err_set(err, EINVAL, "field '%s.%s' must be a string", field, k);
-                if (kl < 1 || kl > key_max)
-                        return cove_err_set(err, EINVAL, "field '%s': key '%s' must be 1-%zu bytes", field, k, key_max);
-                if (json_string_length(e) > val_max)
-                        return cove_err_set(err, EINVAL, "field '%s.%s': value longer than %zu bytes", field, k, val_max);
-                if (env_keys) {
-                        if (!(isalpha((unsigned char)k[0]) || k[0] == '_'))
-                                return cove_err_set(err, EINVAL, "field '%s': invalid variable name '%s'", field, k);
-                        for (const char *p = k; *p; p++)
-                                if (!isalnum((unsigned char)*p) && *p != '_')
-                                        return cove_err_set(err, EINVAL, "field '%s': invalid variable name '%s'", field, k);
-                }
-        }
-        return 0;
-}
-
-int validate_env_vars(const char *field, json_t *v, struct cove_err **err)
-{
-        return check_strmap(field, v, 256, 256, 32 * 1024, true, err);
-}
-
 /* ---- POST /sandboxes ---- */
 
 struct create_req {
@@ -171,7 +136,7 @@ static int h_create(struct http_req *r)
         int rc = json_dispatch(body, create_fields, &q, &err);
         json_decref(body);
         if (rc >= 0 && q.metadata)
-                rc = check_strmap("metadata", q.metadata, 64, 128, 1024, false, &err);
+                rc = validate_strmap("metadata", q.metadata, 64, 128, 1024, false, &err);
         if (rc >= 0 && q.env_vars)
                 rc = validate_env_vars("envVars", q.env_vars, &err);
         json_t *policy = NULL;
