@@ -24,6 +24,7 @@
 #include "lib/frame.h"
 #include "lib/log.h"
 #include "lib/macro.h"
+#include "lib/path.h"
 #include "lib/rand.h"
 #include "lib/timeutil.h"
 
@@ -151,41 +152,11 @@ static int open_regular(const char *path, bool edit, struct cove_err **err)
 
 /* ---- paths ---- */
 
-/* Normalises p lexically: absolute, or relative to base. "/" for the root. */
-static int path_normalize(const char *base, const char *p, char **ret)
+/* Normalises p lexically (lib/path.h), refusing results longer than FS_PATH_MAX. */
+static int path_normalize_bounded(const char *base, const char *p, char **ret)
 {
-        bool rel = p[0] != '/';
-        size_t n = (rel ? strlen(base) + 1 : 0) + strlen(p) + 2;
-        cleanup_free char *in = xmalloc(n);
-        cleanup_free char *out = xmalloc(n);
-        size_t o = 0;
-
-        (void)snprintf(in, n, "%s%s%s", rel ? base : "", rel ? "/" : "", p);
-        for (const char *s = in; *s;) {
-                while (*s == '/')
-                        s++;
-                if (!*s)
-                        break;
-                const char *e = strchrnul(s, '/');
-                size_t l = (size_t)(e - s);
-                if (l == 1 && s[0] == '.') {
-                        /* nothing */
-                } else if (l == 2 && s[0] == '.' && s[1] == '.') {
-                        while (o > 0 && out[o - 1] != '/')
-                                o--;
-                        if (o > 0)
-                                o--;
-                } else {
-                        out[o++] = '/';
-                        memcpy(out + o, s, l);
-                        o += l;
-                }
-                s = e;
-        }
-        if (o == 0)
-                out[o++] = '/';
-        out[o] = '\0';
-        if (o >= FS_PATH_MAX)
+        cleanup_free char *out = path_normalize(base, p);
+        if (strlen(out) >= FS_PATH_MAX)
                 return -ENAMETOOLONG;
         *ret = TAKE_PTR(out);
         return 0;
@@ -201,7 +172,7 @@ static int path_resolve(const struct agent_call *c, const char *p, const char *w
                 return cove_err_set_status(err, 400, EINVAL, "%s is required", what);
         if (strlen(p) >= FS_PATH_MAX)
                 return cove_err_set_status(err, 400, ENAMETOOLONG, "%s is too long", what);
-        if (path_normalize(home, p, ret) < 0)
+        if (path_normalize_bounded(home, p, ret) < 0)
                 return cove_err_set_status(err, 400, ENAMETOOLONG, "%s is too long", what);
         return 0;
 }
@@ -317,7 +288,7 @@ static json_t *entry_new(int dirfd, const char *name, const char *path, const st
                         cleanup_free char *parent = path_parent(path);
                         cleanup_free char *abs = NULL;
                         target[n] = '\0';
-                        if (path_normalize(parent, target, &abs) >= 0)
+                        if (path_normalize_bounded(parent, target, &abs) >= 0)
                                 json_object_set_new(e, "symlinkTarget", json_string(abs));
                 }
         }

@@ -3,6 +3,7 @@
 #include "agent/proc_spawn.h"
 #include "lib/fdutil.h"
 #include "lib/macro.h"
+#include "lib/path.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -310,37 +311,6 @@ char **proc_build_env(const struct agent_call *c, json_t *extra, bool pty)
         return envp;
 }
 
-/* Lexical normalisation of an absolute path: no "//", ".", "..", nor trailing '/'. */
-static char *path_normalize(const char *abs)
-{
-        size_t n = strlen(abs), o = 0;
-        char *out = xmalloc(n + 2);
-
-        for (const char *p = abs; *p;) {
-                while (*p == '/')
-                        p++;
-                const char *e = strchrnul(p, '/');
-                size_t l = (size_t)(e - p);
-                if (l == 0 || (l == 1 && p[0] == '.')) {
-                        /* skip */
-                } else if (l == 2 && p[0] == '.' && p[1] == '.') {
-                        while (o > 0 && out[o - 1] != '/')
-                                o--;
-                        if (o > 0)
-                                o--;
-                } else {
-                        out[o++] = '/';
-                        memcpy(out + o, p, l);
-                        o += l;
-                }
-                p = e;
-        }
-        if (o == 0)
-                out[o++] = '/';
-        out[o] = '\0';
-        return out;
-}
-
 char *proc_resolve_cwd(const struct agent_call *c, const char *cwd)
 {
         const char *base = c->workdir && c->workdir[0] == '/' ? c->workdir : c->user->home;
@@ -354,15 +324,15 @@ char *proc_resolve_cwd(const struct agent_call *c, const char *cwd)
                 struct stat st;
                 if (stat(base, &st) < 0 || !S_ISDIR(st.st_mode))
                         base = "/";
-                return path_normalize(base);
+                return path_normalize(NULL, base);
         }
         if (cwd[0] == '/')
-                return path_normalize(cwd);
+                return path_normalize(NULL, cwd);
         if (cwd[0] == '~' && (cwd[1] == '\0' || cwd[1] == '/'))
                 joined = xasprintf("%s/%s", c->user->home, cwd + 1);
         else
                 joined = xasprintf("%s/%s", base, cwd);
-        return path_normalize(joined[0] == '/' ? joined : "/");
+        return path_normalize(NULL, joined[0] == '/' ? joined : "/");
 }
 
 /* Length of the valid UTF-8 sequence at p (1-4), or 0 when invalid. */

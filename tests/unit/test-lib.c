@@ -6,6 +6,7 @@
 #include "lib/json.h"
 #include "lib/macro.h"
 #include "lib/parse.h"
+#include "lib/path.h"
 #include "lib/rand.h"
 #include "lib/timeutil.h"
 #include "tap.h"
@@ -150,6 +151,22 @@ static void test_json_to_buf_fails_whole_at_cap(void)
         json_decref(o);
 }
 
+static void check_norm(const char *base, const char *p, const char *want)
+{
+        cleanup_free char *got = path_normalize(base, p);
+        ASSERT_STREQ(got, want);
+}
+
+static void test_path_normalize(void)
+{
+        check_norm(NULL, "/", "/");
+        check_norm(NULL, "//a/./b//c/", "/a/b/c");
+        check_norm(NULL, "/a/b/../../../etc", "/etc");
+        check_norm("/root", "x/../y", "/root/y");
+        check_norm("/home/user", "..", "/home");
+        check_norm(NULL, "rel", "/rel");
+}
+
 static void test_time_format(void)
 {
         char out[TIME_RFC3339_MAX];
@@ -175,6 +192,7 @@ int main(void)
         RUN(test_json_dispatch);
         RUN(test_frame_roundtrip);
         RUN(test_json_to_buf_fails_whole_at_cap);
+        RUN(test_path_normalize);
         RUN(test_time_format);
         RUN(test_random_id);
         return tap_done();
