@@ -978,7 +978,7 @@ static int webhook_deliveries(int argc, char **argv)
         static const struct opt opts[] = {
                 { "webhook-id", NULL, OPT_STRING, &a_wh, "one webhook's deliveries" },
                 { "event-id", NULL, OPT_STRING, &a_ev, "one event's deliveries" },
-                { "status", NULL, OPT_STRING, &a_status, "pending | succeeded | failed …" },
+                { "status", NULL, OPT_STRING, &a_status, "pending | retrying | delivered | failed | dead_lettered" },
                 { "limit", NULL, OPT_INT, &a_limit, "default 10" },
                 { "offset", NULL, OPT_INT, &a_offset, "skip N" },
                 {}
