@@ -93,3 +93,46 @@ class AgentConn:
 def call(path, op, body=None, **extra):
     with AgentConn(path) as c:
         return c.call(op, body, **extra)
+
+
+def _die_with_parent():
+    """In the child: SIGKILL when the test process dies (PR_SET_PDEATHSIG)."""
+    import ctypes
+    import signal
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+
+
+def start_agent(agent, sock, log_path, timeout=10):
+    """Starts `agent --listen sock` (stdout/stderr to log_path) and waits until it answers
+    ping. Returns (Popen, log file); raises RuntimeError when it does not come up."""
+    import os
+    import subprocess
+    import time
+    log = open(log_path, "wb")
+    proc = subprocess.Popen([agent, "--listen", sock], stdout=log, stderr=subprocess.STDOUT,
+                            preexec_fn=_die_with_parent)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            break
+        if os.path.exists(sock):
+            try:
+                if call(sock, "ping").get("status") == 200:
+                    return proc, log
+            except OSError:
+                pass
+        time.sleep(0.05)
+    stop_agent(proc, log)
+    raise RuntimeError("agent %s did not come up" % agent)
+
+
+def stop_agent(proc, log):
+    import subprocess
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    log.close()

@@ -5,16 +5,13 @@ Runs the real <build>/cove-agent (override with COVE_AGENT=path) on the host as 
 `--listen <tmp>/a.sock` and drives it over the agent wire protocol. Everything lives in one
 temp dir under /tmp (plus one under /dev/shm for the cross-filesystem moves); both are removed.
 """
-import ctypes
 import json
 import os
 import pwd
 import re
 import shutil
-import signal
 import socket
 import stat
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,11 +27,6 @@ AGENT = os.environ.get("COVE_AGENT", os.path.join(os.environ.get("COVE_BUILD_DIR
 RFC3339_NS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
 
 
-def die_with_parent():
-    """In the child: SIGKILL when the test process dies (PR_SET_PDEATHSIG)."""
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
-
-
 class AgentFsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -46,40 +38,22 @@ class AgentFsTest(unittest.TestCase):
         os.chmod(cls.tmp, 0o755)
         cls.shm = tempfile.mkdtemp(prefix="cove-fs-test-", dir="/dev/shm")
         cls.sock = os.path.join(cls.tmp, "a.sock")
-        cls.log = open(os.path.join(cls.tmp, "agent.log"), "wb")
-        cls.proc = subprocess.Popen([AGENT, "--listen", cls.sock], stdout=cls.log,
-                                    stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            if os.path.exists(cls.sock):
-                try:
-                    if agentwire.call(cls.sock, "ping").get("status") == 200:
-                        break
-                except OSError:
-                    pass
-            if cls.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        else:
-            cls.tearDownClass()
-            raise RuntimeError("agent did not come up")
-        if cls.proc.poll() is not None:
-            cls.tearDownClass()
-            raise RuntimeError("agent exited")
+        try:
+            cls.proc, cls.log = agentwire.start_agent(AGENT, cls.sock, os.path.join(cls.tmp, "agent.log"))
+        except RuntimeError:
+            cls.remove_dirs()
+            raise
         cls.n = 0
 
     @classmethod
-    def tearDownClass(cls):
-        if cls.proc.poll() is None:
-            cls.proc.terminate()
-            try:
-                cls.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                cls.proc.kill()
-                cls.proc.wait()
-        cls.log.close()
+    def remove_dirs(cls):
         shutil.rmtree(cls.tmp, ignore_errors=True)
         shutil.rmtree(cls.shm, ignore_errors=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        agentwire.stop_agent(cls.proc, cls.log)
+        cls.remove_dirs()
 
     # ---- helpers ----
 

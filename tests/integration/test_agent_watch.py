@@ -119,39 +119,21 @@ class AgentWatchTest(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="cove-watch-test-", dir="/tmp")
         os.chmod(cls.tmp, 0o755)
         cls.sock = os.path.join(cls.tmp, "a.sock")
-        cls.log = open(os.path.join(cls.tmp, "agent.log"), "wb")
-        cls.proc = subprocess.Popen([AGENT, "--listen", cls.sock], stdout=cls.log,
-                                    stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            if os.path.exists(cls.sock):
-                try:
-                    if agentwire.call(cls.sock, "ping").get("status") == 200:
-                        break
-                except OSError:
-                    pass
-            if cls.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        else:
-            cls.tearDownClass()
-            raise RuntimeError("agent did not come up")
-        if cls.proc.poll() is not None:
-            cls.tearDownClass()
-            raise RuntimeError("agent exited")
+        try:
+            cls.proc, cls.log = agentwire.start_agent(AGENT, cls.sock, os.path.join(cls.tmp, "agent.log"))
+        except RuntimeError:
+            cls.remove_dirs()
+            raise
         cls.n = 0
 
     @classmethod
-    def tearDownClass(cls):
-        if cls.proc.poll() is None:
-            cls.proc.terminate()
-            try:
-                cls.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                cls.proc.kill()
-                cls.proc.wait()
-        cls.log.close()
+    def remove_dirs(cls):
         shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        agentwire.stop_agent(cls.proc, cls.log)
+        cls.remove_dirs()
 
     # ---- helpers ----
 
