@@ -61,8 +61,11 @@ class Install(unittest.TestCase):
             p = subprocess.run([pre + "/sbin/coved", "--config", pre + "/etc/cove/coved.conf",
                                 "--help"], capture_output=True, timeout=30)
             self.assertEqual(p.returncode, 0, p.stderr)
-            libdir = os.path.dirname((glob.glob(pre + "/lib/*/libcove.so*") or
-                                      glob.glob(pre + "/lib/libcove.so*"))[0])
+            # meson's libdir: lib/<multiarch>, lib64 or lib, by the build host's layout.
+            libs = [os.path.join(d, f) for d, _, files in os.walk(pre) for f in files
+                    if f.startswith("libcove.so")]
+            self.assertTrue(libs, "libcove.so not installed under " + pre)
+            libdir = os.path.dirname(libs[0])
             p = subprocess.run([pre + "/bin/cove", "--version"], capture_output=True, timeout=30,
                                env=dict(os.environ, LD_LIBRARY_PATH=libdir))
             self.assertEqual(p.returncode, 0, p.stderr)

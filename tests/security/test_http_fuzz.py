@@ -7,7 +7,9 @@ lengths changed — and sent on fresh connections, 16 at a time, a few thousand 
 Every exchange must end in one of two ways:
 
   - a valid HTTP/1.1 response; if it is an error (4xx/5xx) its body is the README §5 error
-    body (JSON, strict UTF-8, `code` = status) and it carries X-Request-ID;
+    body (JSON, strict UTF-8, `code` = status) and it carries X-Request-ID; a mutated path
+    that lands on the E2B control plane at the origin root (e2b.md §1.1: /v2/..., /v3/...,
+    /sandboxes/...) gets E2B's error body instead ({"code", "message"}, e2b.md §1.3);
   - the connection closed without a byte, only when the bytes hold no whole request head with
     a well-formed request line (a head that never ends, a request line without a space:
     there is no request to answer, and libmicrohttpd closes those).
@@ -108,6 +110,20 @@ def corpus(key, sid, token):
 
 
 REQUEST_LINE = re.compile(rb"^[A-Z]+ [!-~]+ HTTP/1\.[01]$")
+
+
+# e2b.md §1.1 step 6: the first path segments that send a request at the origin root to the
+# E2B control plane (src/coved/http/routing.c, http_e2b_control_path).
+E2B_ROOTS = {b"sandboxes", b"v2", b"v3", b"templates", b"volumes", b"teams", b"secrets",
+             b"volumecontent", b"snapshots", b"api-keys", b"access-tokens", b"nodes"}
+
+
+def e2b_control_path(data):
+    """Whether the request line's path is one the E2B control plane answers."""
+    parts = data.split(b"\r\n", 1)[0].split(b" ")
+    if len(parts) < 2 or not parts[1].startswith(b"/"):
+        return False
+    return parts[1][1:].split(b"?", 1)[0].split(b"/", 1)[0] in E2B_ROOTS
 
 
 def must_answer(data):
@@ -218,6 +234,11 @@ class Fuzz(unittest.TestCase):
                         except (ValueError, UnicodeDecodeError):
                             return "error %d without a JSON body: %r" % (resp.status,
                                                                         resp.body[:200])
+                        if e2b_control_path(data):
+                            if doc.get("code") != resp.status or \
+                                    not isinstance(doc.get("message"), str):
+                                return "E2B error body %r" % doc
+                            return None
                         if doc.get("code") != resp.status or "error" not in doc:
                             return "error body %r" % doc
                         if resp.header("x-request-id") != doc.get("request_id"):
