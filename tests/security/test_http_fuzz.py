@@ -121,9 +121,11 @@ E2B_ROOTS = {b"sandboxes", b"v2", b"v3", b"templates", b"volumes", b"teams", b"s
 def e2b_control_path(data):
     """Whether the request line's path is one the E2B control plane answers."""
     parts = data.split(b"\r\n", 1)[0].split(b" ")
-    if len(parts) < 2 or not parts[1].startswith(b"/"):
+    if len(parts) < 2:
         return False
-    return parts[1][1:].split(b"?", 1)[0].split(b"/", 1)[0] in E2B_ROOTS
+    # Mutations may drop or double the leading slash: coved routes by segments either way.
+    segs = [seg for seg in parts[1].split(b"?", 1)[0].split(b"/") if seg]
+    return bool(segs) and segs[0] in E2B_ROOTS
 
 
 def must_answer(data):
