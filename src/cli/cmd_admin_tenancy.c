@@ -7,7 +7,7 @@
  *   cove admin team list | create <name> | get <team-id>
  *   cove admin team limits <team-id> [--set metric=value…] [--clear metric…]
  *   cove admin key list [--team ID] | create [--team ID] [--role admin|user] [--name N]
- *                       [--also-team ID…] | get <key-id> | revoke <key-id>
+ *                       [--also-team ID…] [--e2b] | get <key-id> | revoke <key-id>
  *                       | add-team <key-id> <team-id>
  *   cove admin key limits <key-id> [--set metric=value…] [--clear metric…]
  *
@@ -254,17 +254,20 @@ static int key_create(int argc, char **argv)
 {
         static const struct cmd_help help = {
                 "cove admin key create [--team TEAM-ID] [--role admin|user] [--name NAME] "
-                "[--also-team TEAM-ID…]",
+                "[--also-team TEAM-ID…] [--e2b]",
                 "Create an API key (default: a user key of team_default). The key is printed "
-                "once; only its hash is kept."
+                "once; only its hash is kept. --e2b: a key of E2B's form (e2b_ + 40 hex), which "
+                "E2B's Python SDK requires."
         };
         static const char *a_team, *a_role, *a_name;
         static char **a_also;
+        static int a_e2b = -1;
         static const struct opt opts[] = {
                 { "team", NULL, OPT_STRING, &a_team, "the key's own team" },
                 { "role", NULL, OPT_STRING, &a_role, "admin | user (default user)" },
                 { "name", NULL, OPT_STRING, &a_name, "a label" },
                 { "also-team", NULL, OPT_LIST, &a_also, "more teams it may act in" },
+                { "e2b", NULL, OPT_BOOL, &a_e2b, "e2b_ + 40 hex, for E2B's SDKs" },
                 {}
         };
         cleanup_free char **pos = NULL;
@@ -284,6 +287,8 @@ static int key_create(int argc, char **argv)
                 json_object_set_new(rq.body, "role", json_string(a_role));
         if (a_name)
                 json_object_set_new(rq.body, "name", json_string(a_name));
+        if (a_e2b == 1)
+                json_object_set_new(rq.body, "format", json_string("e2b"));
         if (a_also) {
                 json_t *a = json_array();
                 for (char **t = a_also; *t; t++)

@@ -393,9 +393,8 @@ int main(int argc, char **argv)
                        "team)\n");
         /* e2b.md §7: how E2B's SDKs reach this coved. */
         printf("E2B SDKs: export E2B_API_URL=%s E2B_SANDBOX_URL=%s E2B_API_KEY=<key>\n"
-               "  (the Python SDK checks for e2b_ + 40 hex: start coved with such a COVE_API_KEY, "
-               "or "
-               "set E2B_VALIDATE_API_KEY=false)\n",
+               "  (the Python SDK wants e2b_ + 40 hex: `cove admin key create --e2b` makes such "
+               "a key)\n",
                cd.cfg.public_url, cd.cfg.public_url);
         fflush(stdout);
         log_info("listening on %s:%u, data dir '%s' (%u HTTP threads, up to %u connections, "

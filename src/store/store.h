@@ -442,10 +442,12 @@ int store_team_create(struct store *s, const char *name, struct team_rec **ret,
 int store_team_get(struct store *s, const char *id, struct team_rec **ret, struct cove_err **err);
 int store_team_list(struct store *s, struct team_rec ***ret, struct cove_err **err);
 
-/* A new key "cove_" + 40 [a-z0-9] for team_id (role "admin" | "user"): only its hash is kept;
- * *ret_key is the one copy of the key itself (caller frees). */
+/* A new key for team_id (role "admin" | "user"): "cove_" + 40 [a-z0-9], or with e2b_form
+ * "e2b_" + 40 lower-case hex (the form E2B's Python SDK checks, e2b.md §1.3). Only its hash is
+ * kept; *ret_key is the one copy of the key itself (caller frees). */
 int store_apikey_create(struct store *s, const char *team_id, const char *role, const char *name,
-                        char **ret_key, struct apikey_rec **ret, struct cove_err **err);
+                        bool e2b_form, char **ret_key, struct apikey_rec **ret,
+                        struct cove_err **err);
 /* Keys of team_id (every key when NULL), oldest first, revoked ones included. */
 int store_apikey_list(struct store *s, const char *team_id, struct apikey_rec ***ret,
                       struct cove_err **err);

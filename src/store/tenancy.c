@@ -153,11 +153,15 @@ void apikey_list_free(struct apikey_rec **v)
 }
 
 int store_apikey_create(struct store *s, const char *team_id, const char *role, const char *name,
-                        char **ret_key, struct apikey_rec **ret, struct cove_err **err)
+                        bool e2b_form, char **ret_key, struct apikey_rec **ret,
+                        struct cove_err **err)
 {
         char rnd[41];
-        random_alnum(rnd, 40);
-        cleanup_free char *key = xasprintf("cove_%s", rnd);
+        if (e2b_form)
+                random_hex(rnd, 40);
+        else
+                random_alnum(rnd, 40);
+        cleanup_free char *key = xasprintf("%s_%s", e2b_form ? "e2b" : "cove", rnd);
         struct apikey_rec *k = NULL;
 
         int r = store_apikey_insert(s, key, team_id, role, err);

@@ -331,13 +331,26 @@ static void test_keys_and_teams(void)
         ASSERT_TRUE(strncmp(t->id, "team_", 5) == 0 && strlen(t->id) == 21);
         ASSERT_EQ(store_team_create(s, "acme", &t2, &err), -EEXIST);
         cove_err_free(&err);
-        ASSERT_EQ(store_apikey_create(s, t->id, "user", "ci", &key, &k, &err), 0);
+        ASSERT_EQ(store_apikey_create(s, t->id, "user", "ci", false, &key, &k, &err), 0);
         ASSERT_TRUE(strncmp(key, "cove_", 5) == 0 && strlen(key) == 45);
         ASSERT_STREQ(k->last4, key + 41);
         ASSERT_STREQ(k->name, "ci");
         ASSERT_EQ(store_apikey_lookup(s, key, &found, &err), 0);
         ASSERT_STREQ(found->team_id, t->id);
         apikey_rec_free(found);
+        {
+                /* E2B's form: e2b_ + 40 lower-case hex (e2b.md §1.3), a key like any other */
+                char *ekey = NULL;
+                struct apikey_rec *ek = NULL, *efound = NULL;
+                ASSERT_EQ(store_apikey_create(s, t->id, "user", "sdk", true, &ekey, &ek, &err), 0);
+                ASSERT_TRUE(strncmp(ekey, "e2b_", 4) == 0 && strlen(ekey) == 44);
+                ASSERT_EQ(strspn(ekey + 4, "0123456789abcdef"), 40u);
+                ASSERT_EQ(store_apikey_lookup(s, ekey, &efound, &err), 0);
+                ASSERT_STREQ(efound->id, ek->id);
+                apikey_rec_free(efound);
+                apikey_rec_free(ek);
+                free(ekey);
+        }
 
         ASSERT_EQ(store_apikey_add_team(s, k->id, "team_default", &err), 0);
         ASSERT_EQ(store_apikey_add_team(s, k->id, "team_default", &err), 0); /* idempotent */

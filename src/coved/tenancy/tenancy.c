@@ -72,9 +72,13 @@ int tenancy_team_list(struct coved *cd, struct team_rec ***ret, struct cove_err 
 }
 
 int tenancy_key_create(struct coved *cd, const char *team_id, const char *role, const char *name,
-                       char **ret_key, struct apikey_rec **ret, struct cove_err **err)
+                       const char *format, char **ret_key, struct apikey_rec **ret,
+                       struct cove_err **err)
 {
         struct team_rec *t = NULL;
+        if (format && !streq(format, "cove") && !streq(format, "e2b"))
+                return cove_err_set_status(err, 400, EINVAL,
+                                           "field 'format' must be 'cove' or 'e2b'");
         if (!role)
                 role = "user";
         if (streq(role, "member"))
@@ -91,7 +95,8 @@ int tenancy_key_create(struct coved *cd, const char *team_id, const char *role, 
         team_rec_free(t);
         if (r < 0)
                 return r;
-        return with_status(store_apikey_create(cd->store, team_id, role, name, ret_key, ret, err),
+        return with_status(store_apikey_create(cd->store, team_id, role, name,
+                                               format && streq(format, "e2b"), ret_key, ret, err),
                            err);
 }
 

@@ -34,9 +34,11 @@ int tenancy_team_get(struct coved *cd, const char *id, struct team_rec **ret,
                      struct cove_err **err);
 int tenancy_team_list(struct coved *cd, struct team_rec ***ret, struct cove_err **err);
 
-/* role: "admin" or "user" ("member" is taken as "user"). *ret_key: the key, once. */
+/* role: "admin" or "user" ("member" is taken as "user"). format: NULL or "cove" (cove_ + 40
+ * [a-z0-9]), "e2b" (e2b_ + 40 lower-case hex, for E2B's SDKs). *ret_key: the key, once. */
 int tenancy_key_create(struct coved *cd, const char *team_id, const char *role, const char *name,
-                       char **ret_key, struct apikey_rec **ret, struct cove_err **err);
+                       const char *format, char **ret_key, struct apikey_rec **ret,
+                       struct cove_err **err);
 int tenancy_key_list(struct coved *cd, const char *team_id, struct apikey_rec ***ret,
                      struct cove_err **err);
 int tenancy_key_get(struct coved *cd, const char *id, struct apikey_rec **ret,

@@ -10,7 +10,7 @@
  *   GET    /admin/teams/{teamID}/limits     limits in force (scope project)
  *   PUT    /admin/teams/{teamID}/limits     {metric: integer | null, …} → limits
  *   GET    /admin/keys[?teamID=]            [Key] (masked)
- *   POST   /admin/keys {teamID?, role?, name?, teams?}
+ *   POST   /admin/keys {teamID?, role?, name?, teams?, format?}   (format: cove | e2b)
  *                                           201 Key + "key" (the only time it is shown)
  *   GET    /admin/keys/{keyID}              Key
  *   DELETE /admin/keys/{keyID}              Key, revoked (fails within the next request)
@@ -228,7 +228,7 @@ static int h_keys(struct http_req *r)
 }
 
 struct key_req {
-        char *team_id, *role, *name;
+        char *team_id, *role, *name, *format;
         char **teams;
 };
 
@@ -237,6 +237,7 @@ static const struct json_field key_fields[] = {
         { "role", json_take_str, offsetof(struct key_req, role), 0, 0, 16 },
         { "name", json_take_str, offsetof(struct key_req, name), 0, 0, 1024 },
         { "teams", json_take_strv, offsetof(struct key_req, teams), 0, 0, 0 },
+        { "format", json_take_str, offsetof(struct key_req, format), 0, 0, 16 },
         {},
 };
 
@@ -258,12 +259,13 @@ static int h_key_create(struct http_req *r)
         }
         if (rc >= 0)
                 rc = tenancy_key_create(r->cd, q.team_id ? q.team_id : "team_default", q.role,
-                                        q.name, &key, &k, &err);
+                                        q.name, q.format, &key, &k, &err);
         for (char **t = q.teams; rc >= 0 && t && *t; t++)
                 rc = tenancy_key_add_team(r->cd, k->id, *t, &err);
         free(q.team_id);
         free(q.role);
         free(q.name);
+        free(q.format);
         strv_free(q.teams);
         if (rc < 0) {
                 apikey_rec_free(k);
