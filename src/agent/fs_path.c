@@ -249,17 +249,24 @@ int fs_path_normalize(const char *base, const char *p, char **ret)
         return 0;
 }
 
-/* Resolves a request path for the acting user; empty → 400 `what is required`. */
+/* Resolves a request path for the acting user; empty → 400 `what is required`. Relative
+ * paths are under the user's home; on the E2B face (e2b.md §4.2) under the sandbox's default
+ * working directory when it has one (req.workdir), and `~`, `~/…` are the home. */
 int fs_path_resolve(const struct agent_call *c, const char *p, const char *what, char **ret,
                     struct cove_err **err)
 {
         const char *home = c->user && c->user->home && c->user->home[0] ? c->user->home : "/";
+        const char *base = home;
 
         if (!p || !p[0])
                 return cove_err_set_status(err, 400, EINVAL, "%s is required", what);
         if (strlen(p) >= FS_PATH_MAX)
                 return cove_err_set_status(err, 400, ENAMETOOLONG, "%s is too long", what);
-        if (fs_path_normalize(home, p, ret) < 0)
+        if (agent_e2b_dialect && p[0] == '~' && (p[1] == '\0' || p[1] == '/'))
+                p = p[1] ? p + 2 : ".";
+        else if (agent_e2b_dialect && c->workdir && c->workdir[0] == '/')
+                base = c->workdir;
+        if (fs_path_normalize(base, p, ret) < 0)
                 return cove_err_set_status(err, 400, ENAMETOOLONG, "%s is too long", what);
         return 0;
 }

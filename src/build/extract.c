@@ -603,7 +603,9 @@ static int extract_one(struct ctx *c, struct archive *a, struct archive_entry *e
                 if (r < 0)
                         return r;
                 /* chown first: it clears setuid/setgid, which the chmod then restores */
-                if (fchown(fd, uid, gid) < 0 || fchmod(fd, archive_entry_perm(e) & 07777) < 0)
+                if (fchown(fd, uid, gid) < 0 ||
+                    fchmod(fd, c->o->has_file_mode ? (mode_t)(c->o->file_mode & 07777)
+                                                   : archive_entry_perm(e) & 07777) < 0)
                         return cove_err_set(err, errno, "entry '%.200s': set owner and mode: %m",
                                             entry);
                 r = apply_xattrs(e, fd, entry, err);
@@ -791,8 +793,23 @@ int extract_archive_mem(int rootfd, const void *p, size_t n, const struct extrac
         return r;
 }
 
+static int check_tar_fd(int fd, bool need_gzip, struct cove_err **err);
+
 int extract_check_targz_fd(int fd, struct cove_err **err)
 {
+        return check_tar_fd(fd, true, err);
+}
+
+int extract_check_tar_fd(int fd, struct cove_err **err)
+{
+        return check_tar_fd(fd, false, err);
+}
+
+/* A readable tar; gzip-compressed when need_gzip, else gzip-compressed or plain (told apart
+ * by the gzip magic bytes, which libarchive's bidding looks at). */
+static int check_tar_fd(int fd, bool need_gzip, struct cove_err **err)
+{
+        const char *what = need_gzip ? "gzip-compressed tar archive" : "tar archive";
         struct archive *a = archive_read_new();
         struct archive_entry *e;
         uint64_t n = 0;
@@ -803,7 +820,7 @@ int extract_check_targz_fd(int fd, struct cove_err **err)
         if (archive_read_support_filter_gzip(a) != ARCHIVE_OK ||
             archive_read_support_format_tar(a) != ARCHIVE_OK ||
             archive_read_open_fd(a, fd, EXTRACT_READ_BLOCK) != ARCHIVE_OK) {
-                r = cove_err_set(err, EINVAL, "not a gzip-compressed tar archive");
+                r = cove_err_set(err, EINVAL, "not a %s", what);
                 goto out;
         }
         for (;;) {
@@ -811,25 +828,24 @@ int extract_check_targz_fd(int fd, struct cove_err **err)
                 if (s == ARCHIVE_EOF)
                         break;
                 if (s < ARCHIVE_WARN || ++n > EXTRACT_MAX_ENTRIES_DEFAULT) {
-                        r = cove_err_set(err, EINVAL,
-                                         "not a readable gzip-compressed tar archive: %s",
+                        r = cove_err_set(err, EINVAL, "not a readable %s: %s", what,
                                          s < ARCHIVE_WARN && archive_error_string(a)
                                                  ? archive_error_string(a)
                                                  : "too many entries");
                         goto out;
                 }
-                if (n == 1 && archive_filter_code(a, 0) != ARCHIVE_FILTER_GZIP) {
+                if (need_gzip && n == 1 && archive_filter_code(a, 0) != ARCHIVE_FILTER_GZIP) {
                         r = cove_err_set(err, EINVAL, "archive is not gzip-compressed");
                         goto out;
                 }
                 if (archive_read_data_skip(a) < ARCHIVE_WARN) {
-                        r = cove_err_set(
-                                err, EINVAL, "not a readable gzip-compressed tar archive: %s",
-                                archive_error_string(a) ? archive_error_string(a) : "truncated");
+                        r = cove_err_set(err, EINVAL, "not a readable %s: %s", what,
+                                         archive_error_string(a) ? archive_error_string(a)
+                                                                 : "truncated");
                         goto out;
                 }
         }
-        if (archive_filter_code(a, 0) != ARCHIVE_FILTER_GZIP)
+        if (need_gzip && archive_filter_code(a, 0) != ARCHIVE_FILTER_GZIP)
                 r = cove_err_set(err, EINVAL, "archive is not gzip-compressed");
 out:
         archive_read_free(a);

@@ -28,7 +28,8 @@
  * Ownership: with uid/gid < 0 entries keep the archive's numeric ids, which must be within
  * 0..EXTRACT_MAX_ID (the range an idmapped mount of a layer maps into a sandbox);
  * otherwise every entry gets uid/gid. Modes (with setuid/setgid/sticky) and mtimes of files
- * and links come from the archive.
+ * and links come from the archive; with has_file_mode, file_mode replaces the permission bits of
+ * every regular file (E2B's COPY mode, e2b.md §2.7; directories keep theirs).
  *
  * COPY mode (`src` set): only the entry `src` (a file, or a directory whose contents are
  * copied) and what lies below it is extracted, placed at `dest` (a path inside the root; a
@@ -42,6 +43,7 @@
 
 #include "lib/err.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,6 +62,8 @@ struct extract_opts {
         uint64_t max_entries;       /* 0: default */
         uint64_t max_bytes;         /* 0: default */
         int64_t uid, gid;           /* >= 0: owner of every entry; < 0: from the archive */
+        bool has_file_mode;         /* file_mode replaces the permission bits of files */
+        unsigned file_mode;
         const char *src;            /* COPY mode when non-NULL */
         const char *dest;           /* COPY mode: target path inside the root ("/app/") */
         volatile const int *cancel; /* non-zero → ECANCELED; may be NULL */
@@ -83,3 +87,5 @@ int extract_name_normalize(const char *name, char **ret, struct cove_err **err);
 
 /* Checks that an archive is a readable gzip-compressed tar (upload validation, §9). */
 int extract_check_targz_fd(int fd, struct cove_err **err);
+/* Checks that an archive is a readable tar, gzip-compressed or plain (E2B's opaque uploads). */
+int extract_check_tar_fd(int fd, struct cove_err **err);

@@ -537,7 +537,21 @@ static int parse_registry(json_t *v, struct build_req *out, struct cove_err **er
         return r;
 }
 
+static int parse_build(json_t *body, bool allow_build_id, bool e2b, struct build_req *ret,
+                       struct cove_err **err);
+
 int build_req_parse(json_t *body, bool allow_build_id, struct build_req *ret, struct cove_err **err)
+{
+        return parse_build(body, allow_build_id, false, ret, err);
+}
+
+int build_req_parse_e2b(json_t *body, struct build_req *ret, struct cove_err **err)
+{
+        return parse_build(body, false, true, ret, err);
+}
+
+static int parse_build(json_t *body, bool allow_build_id, bool e2b, struct build_req *ret,
+                       struct cove_err **err)
 {
         struct raw_build raw = { 0 };
         struct build_req out = { 0 };
@@ -559,8 +573,8 @@ int build_req_parse(json_t *body, bool allow_build_id, struct build_req *ret, st
         if (r >= 0 && raw.registry && !json_is_null(raw.registry))
                 r = parse_registry(raw.registry, &out, err);
         if (r >= 0 && raw.steps && !json_is_null(raw.steps)) {
-                r = build_steps_from_json(raw.steps, &out.steps, &out.n_steps, &out.legacy_hash,
-                                          err);
+                r = build_steps_from_json_flags(raw.steps, e2b ? BUILD_STEPS_E2B : 0, &out.steps,
+                                                &out.n_steps, &out.legacy_hash, err);
                 out.has_steps = r >= 0;
         }
         if (r >= 0 && raw.files_hash) {
@@ -585,6 +599,7 @@ int build_req_parse(json_t *body, bool allow_build_id, struct build_req *ret, st
                 out.ready_cmd = TAKE_PTR(raw.ready_cmd);
                 if (allow_build_id)
                         out.build_id = TAKE_PTR(raw.build_id);
+                out.e2b = e2b;
         }
         free(raw.from_template);
         free(raw.from_image);

@@ -108,10 +108,15 @@ struct build_req {
         char *files_hash;  /* top-level filesHash */
         char *start_cmd, *ready_cmd;
         char *build_id;
+        bool e2b; /* E2B's step conventions (e2b.md §2.7): build_req_parse_e2b() */
 };
 
 /* allow_build_id: only POST /templates/{id}/builds takes `buildID` in the body. An absent or
  * empty body is an empty request. */
 int build_req_parse(json_t *body, bool allow_build_id, struct build_req *ret,
                     struct cove_err **err);
+/* A BuildRequest of E2B's template builder (POST /v2/templates/{id}/builds/{buildID}): the
+ * same fields, steps with E2B's args (steps.h BUILD_STEPS_E2B), extra step keys ignored;
+ * ret->e2b is set. */
+int build_req_parse_e2b(json_t *body, struct build_req *ret, struct cove_err **err);
 void build_req_release(struct build_req *r);

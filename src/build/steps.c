@@ -48,6 +48,7 @@ void build_step_release(struct build_step *s)
         free(s->files_hash);
         free(s->chown);
         strv_free(s->run_env);
+        free(s->user);
         *s = (struct build_step){ 0 };
 }
 
@@ -60,7 +61,70 @@ void build_steps_free(struct build_step *s, size_t n)
         free(s);
 }
 
-static int step_from_json(json_t *j, size_t idx, struct build_step *st, struct cove_err **err)
+/* Drops args[from…] (the step keeps its canonical arity). */
+static void args_truncate(struct build_step *st, size_t from)
+{
+        for (size_t i = from; i < st->n_args; i++) {
+                free(st->args[i]);
+                st->args[i] = NULL;
+        }
+        if (st->n_args > from)
+                st->n_args = from;
+}
+
+/* E2B's extra args (e2b.md §2.7): moved from args into the step's E2B fields. */
+static int e2b_extras(struct build_step *st, size_t idx, struct cove_err **err)
+{
+        st->e2b = true;
+        switch (st->type) {
+        case BUILD_STEP_COPY:
+                if (st->n_args < 2 || st->n_args > 4)
+                        return cove_err_set(err, EINVAL,
+                                            "steps[%zu]: COPY needs 2 to 4 args (src, dest, user, "
+                                            "mode)",
+                                            idx);
+                if (st->n_args > 2 && *st->args[2])
+                        st->user = xstrdup(st->args[2]);
+                if (st->n_args > 3 && *st->args[3]) {
+                        const char *m = st->args[3];
+                        size_t n = strlen(m);
+                        unsigned v = 0;
+                        if (n > 5 || strspn(m, "01234567") != n)
+                                return cove_err_set(err, EINVAL,
+                                                    "steps[%zu]: COPY mode '%.16s' must be octal "
+                                                    "(such as 0755)",
+                                                    idx, m);
+                        for (size_t i = 0; i < n; i++)
+                                v = v * 8 + (unsigned)(m[i] - '0');
+                        if (v > 07777)
+                                return cove_err_set(err, EINVAL,
+                                                    "steps[%zu]: COPY mode '%.16s' is above 07777",
+                                                    idx, m);
+                        st->has_mode = true;
+                        st->mode = v;
+                }
+                args_truncate(st, 2);
+                break;
+        case BUILD_STEP_RUN:
+                if (st->n_args > 1 && *st->args[1])
+                        st->user = xstrdup(st->args[1]);
+                break;
+        case BUILD_STEP_USER:
+                st->sudo = st->n_args > 1 && streq(st->args[1], "true");
+                break;
+        case BUILD_STEP_ENV:
+        case BUILD_STEP_WORKDIR:
+        case BUILD_STEP_CONTEXT:
+        case BUILD_STEP_FILES:
+        case _BUILD_STEP_TYPE_MAX:
+        case _BUILD_STEP_TYPE_INVALID:
+                break;
+        }
+        return 0;
+}
+
+static int step_from_json(json_t *j, size_t idx, unsigned flags, struct build_step *st,
+                          struct cove_err **err)
 {
         json_t *type = json_object_get(j, "type"), *args = json_object_get(j, "args"),
                *hash = json_object_get(j, "filesHash"), *force = json_object_get(j, "force");
@@ -111,6 +175,8 @@ static int step_from_json(json_t *j, size_t idx, struct build_step *st, struct c
                 st->force = json_is_true(force);
         }
 
+        if ((flags & BUILD_STEPS_E2B) && e2b_extras(st, idx, err) < 0)
+                return -EINVAL;
         switch (st->type) {
         case BUILD_STEP_COPY:
                 if (st->n_args != 2 || !*st->args[0] || !*st->args[1])
@@ -138,11 +204,7 @@ static int step_from_json(json_t *j, size_t idx, struct build_step *st, struct c
                         return cove_err_set(err, EINVAL, "steps[%zu]: %s needs a non-empty args[0]",
                                             idx, tn);
                 /* further args are ignored (§7.2) */
-                for (i = 1; i < st->n_args; i++) {
-                        free(st->args[i]);
-                        st->args[i] = NULL;
-                }
-                st->n_args = 1;
+                args_truncate(st, 1);
                 break;
         case BUILD_STEP_CONTEXT:
         case BUILD_STEP_FILES:
@@ -165,6 +227,12 @@ static int step_from_json(json_t *j, size_t idx, struct build_step *st, struct c
 int build_steps_from_json(json_t *steps, struct build_step **ret, size_t *ret_n,
                           char **ret_legacy_hash, struct cove_err **err)
 {
+        return build_steps_from_json_flags(steps, 0, ret, ret_n, ret_legacy_hash, err);
+}
+
+int build_steps_from_json_flags(json_t *steps, unsigned flags, struct build_step **ret,
+                                size_t *ret_n, char **ret_legacy_hash, struct cove_err **err)
+{
         struct build_step *v;
         const char *legacy = NULL;
         size_t n, i;
@@ -179,7 +247,7 @@ int build_steps_from_json(json_t *steps, struct build_step **ret, size_t *ret_n,
                                     BUILD_STEPS_MAX);
         v = xzalloc(MAX(n, (size_t)1) * sizeof(*v));
         json_array_foreach (steps, i, e) {
-                r = step_from_json(e, i, &v[i], err);
+                r = step_from_json(e, i, flags, &v[i], err);
                 if (r < 0) {
                         build_steps_free(v, n);
                         return r;

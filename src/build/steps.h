@@ -9,6 +9,11 @@
  * Dockerfile-only extras: COPY with several sources and --chown, RUN in exec form, and
  * per-RUN build arguments (ARG values, visible to that RUN only).
  *
+ * E2B's template builder (e2b.md §2.7) sends the same step types with more args; with
+ * BUILD_STEPS_E2B they are accepted and kept in the step's E2B extras: COPY [src, dest, user?,
+ * mode?], RUN [command, user?], USER [name, sudo?]. What they mean at build time (the build
+ * user, static part of a COPY source, owners) is the builder's business.
+ *
  * Ownership: a step owns its strings; build_steps_free() releases an array of them.
  */
 #pragma once
@@ -47,6 +52,17 @@ struct build_step {
         bool exec_form; /* RUN ["a", "b"] */
         char **run_env; /* "K=V" build arguments for this RUN, NULL-terminated or NULL */
         int line;       /* Dockerfile line, 0 for API steps */
+        /* E2B extras (BUILD_STEPS_E2B only) */
+        bool e2b;      /* the step follows E2B's conventions (e2b.md §2.7) */
+        char *user;    /* RUN: the user to run as; COPY: the owner ("name" or "name:group");
+                        * NULL: the current build user */
+        bool has_mode; /* COPY: mode was given */
+        unsigned mode; /* COPY: permission bits of the copied files (octal in the request) */
+        bool sudo;     /* USER: also grant passwordless sudo */
+};
+
+enum build_steps_flags {
+        BUILD_STEPS_E2B = 1 << 0, /* E2B's step args (above) */
 };
 
 /* "COPY", "ENV", … ("context" and "files" in lower case, as the API spells them). */
@@ -64,5 +80,8 @@ bool build_env_key_valid(const char *s);
  * check (it needs the store). */
 int build_steps_from_json(json_t *steps, struct build_step **ret, size_t *ret_n,
                           char **ret_legacy_hash, struct cove_err **err);
+/* The same with flags (enum build_steps_flags). */
+int build_steps_from_json_flags(json_t *steps, unsigned flags, struct build_step **ret,
+                                size_t *ret_n, char **ret_legacy_hash, struct cove_err **err);
 void build_step_release(struct build_step *s);
 void build_steps_free(struct build_step *s, size_t n);

@@ -281,7 +281,8 @@ static const char *const migrations[] = {
         "DROP TABLE templates;"
         "ALTER TABLE templates_v2 RENAME TO templates;"
         "CREATE INDEX templates_team ON templates(team_id);"
-        "CREATE UNIQUE INDEX templates_team_name ON templates(team_id, name) WHERE team_id IS NOT NULL;"
+        "CREATE UNIQUE INDEX templates_team_name ON templates(team_id, name) WHERE team_id IS NOT "
+        "NULL;"
         "CREATE UNIQUE INDEX templates_official_name ON templates(name) WHERE team_id IS NULL;"
         "CREATE TABLE builds ("
         "  template_id TEXT NOT NULL REFERENCES templates(id) ON DELETE CASCADE,"
@@ -361,6 +362,9 @@ static const char *const migrations[] = {
         "  allocated_at INTEGER NOT NULL DEFAULT 0"
         ");"
         "PRAGMA user_version = 6;",
+        /* 6 → 7: the E2B face's default user of a sandbox (its build's last USER). */
+        "ALTER TABLE sandboxes ADD COLUMN e2b_user TEXT;"
+        "PRAGMA user_version = 7;",
 };
 
 struct store *store_lock(struct store *s)

@@ -14,7 +14,7 @@
         " auto_pause, auto_resume, metadata, env_vars, network, timeline, diagnostic,"             \
         " volume_mounts, workdir, init_pid, init_starttime, exec_n, heartbeat_status,"             \
         " heartbeat_at, deadline_at, size, timeout_ms, idle_timeout_ms, last_active_at, egress,"   \
-        " updated_at, key_id"
+        " updated_at, key_id, e2b_user"
 
 enum {
         SB_ID,
@@ -54,6 +54,7 @@ enum {
         SB_EGRESS,
         SB_UPDATED_AT,
         SB_KEY_ID,
+        SB_E2B_USER,
         _SB_MAX,
 };
 
@@ -78,6 +79,7 @@ void sandbox_rec_free(struct sandbox_rec *sb)
         free(sb->heartbeat_status);
         free(sb->size);
         json_decref(sb->egress);
+        free(sb->e2b_user);
         free(sb->key_id);
         event_rec_free(sb->event);
         free(sb);
@@ -165,6 +167,8 @@ static int sandbox_bind(sqlite3_stmt *st, const struct sandbox_rec *sb)
                 rc = store_bind_i64(st, SB_UPDATED_AT + 1, sb->updated_at);
         if (rc == SQLITE_OK)
                 rc = store_bind_text(st, SB_KEY_ID + 1, sb->key_id);
+        if (rc == SQLITE_OK)
+                rc = store_bind_text(st, SB_E2B_USER + 1, sb->e2b_user);
         return rc;
 }
 
@@ -204,6 +208,7 @@ static int sandbox_from_row(sqlite3_stmt *st, struct sandbox_rec **ret, struct c
         sb->last_active_at = store_col_i64(st, SB_LAST_ACTIVE_AT);
         sb->updated_at = store_col_i64(st, SB_UPDATED_AT);
         sb->key_id = store_col_text(st, SB_KEY_ID);
+        sb->e2b_user = store_col_text(st, SB_E2B_USER);
 
         r = sb->state >= 0 ? 0 : cove_err_set(err, EIO, "unknown state '%s'", state ? state : "");
         if (r >= 0)
@@ -246,9 +251,9 @@ static int insert_locked(struct store *s, struct sandbox_rec *sb, struct cove_er
                 " memory_mb, disk_size_mb, auto_pause, auto_resume, metadata, env_vars, network,"
                 " timeline, diagnostic, volume_mounts, workdir, init_pid, init_starttime, exec_n,"
                 " heartbeat_status, heartbeat_at, deadline_at, size, timeout_ms, idle_timeout_ms,"
-                " last_active_at, egress, updated_at, key_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8,"
-                " ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24,"
-                " ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37)",
+                " last_active_at, egress, updated_at, key_id, e2b_user) VALUES (?1, ?2, ?3, ?4,"
+                " ?5, ?6, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,"
+                " ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38)",
                 err);
         if (!st)
                 return -EIO;
@@ -327,7 +332,7 @@ static int update_locked(struct store *s, const struct sandbox_rec *sb, struct c
                 " volume_mounts = ?23, workdir = ?24, init_pid = ?25, init_starttime = ?26,"
                 " exec_n = ?27, heartbeat_status = ?28, heartbeat_at = ?29, deadline_at = ?30,"
                 " size = ?31, timeout_ms = ?32, idle_timeout_ms = ?33, last_active_at = ?34,"
-                " egress = ?35, updated_at = ?36, key_id = ?37 WHERE id = ?1",
+                " egress = ?35, updated_at = ?36, key_id = ?37, e2b_user = ?38 WHERE id = ?1",
                 err);
         if (!st)
                 return -EIO;

@@ -142,6 +142,8 @@ struct sandbox_rec {
         int64_t updated_at;      /* ms of the last change of the row */
         int64_t destroyed_at;    /* tombstones only (not a column): when it went */
         char *key_id;            /* the API key that created it (usage scope "user"), may be NULL */
+        char *e2b_user;          /* the E2B face's default user (e2b.md §4.2): the last USER of a
+                                  * build made through the E2B face, NULL otherwise */
         /* Not a column: a lifecycle event to write together with this change of the row, in the
          * same transaction (store_sandbox_insert*(), store_sandbox_modify()); owned, consumed
          * (freed and reset) by the write. */

@@ -4,7 +4,12 @@
 // with E2B_API_URL, E2B_SANDBOX_URL and E2B_API_KEY pointing at the test's coved. Exit 0 and
 // "ok <scenario>" on success; an assertion failure exits non-zero with its message.
 import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import {
+  Template,
+  BuildError,
   Sandbox as Base,
   CommandExitError,
   SandboxNotFoundError,
@@ -39,7 +44,103 @@ async function eventually(fn, ms = 10_000) {
   }
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
+
 const scenarios = {
+  // the shortest round trip, with whatever key E2B_API_KEY holds
+  async smoke() {
+    const sbx = await Base.create(T)
+    try {
+      assert.equal((await sbx.commands.run('echo ok')).stdout, 'ok\n')
+    } finally {
+      assert.equal(await sbx.kill(), true)
+    }
+  },
+
+  // Template.build() end to end: an image from the test's loopback registry (COVE_TEST_IMAGE,
+  // reached through coved's docker.io mirror), COPY with a mode, RUN as the build user and as
+  // root, ENV, USER (a new account), WORKDIR; then a sandbox of it as E2B's conventions say.
+  async template() {
+    const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'cove-e2b-tpl-'))
+    try {
+      fs.mkdirSync(path.join(ctx, 'app', 'sub'), { recursive: true })
+      fs.writeFileSync(path.join(ctx, 'app', 'hello.txt'), 'hello from copy\n')
+      fs.writeFileSync(path.join(ctx, 'app', 'sub', 'run.sh'), '#!/bin/sh\necho run\n')
+      fs.writeFileSync(path.join(ctx, 'app', 'skip.md'), 'not copied by the glob\n')
+      const name = 'e2b-tpl-' + Math.random().toString(36).slice(2, 10)
+      const tpl = Template({ fileContextPath: ctx })
+        .fromImage(process.env.COVE_TEST_IMAGE)
+        .copy('app/*.txt', '/srv/app/', { mode: 0o640 })
+        .copy('app/sub', 'sub')
+        .runCmd('id -un > whoami.txt && pwd > where.txt')
+        .runCmd('mkdir -p /opt && echo made-by-root > /opt/root.txt', { user: 'root' })
+        .setEnvs({ GREETING: 'hi there' })
+        .setUser('app')
+        .setWorkdir('/work')
+        .runCmd('id -un > me.txt && echo "$GREETING" > greeting.txt')
+      const logs = []
+      const info = await Template.build(tpl, name, { cpuCount: 1, memoryMB: 512, onBuildLogs: (l) => logs.push(String(l)) })
+        .catch((e) => { throw new Error(`${e}\n${logs.join('\n')}`) })
+      assert.match(info.buildId, UUID)
+      assert.ok(info.templateId)
+      assert.ok(logs.some((l) => /creating user 'app'/.test(l)), logs.join('\n'))
+      assert.equal(await Template.exists(name), true)
+      assert.equal(await Template.exists(name + '-missing'), false)
+      const tags = await Template.getTags(info.templateId)
+      assert.deepEqual(tags.map((t) => [t.tag, t.buildId]), [['latest', info.buildId]])
+      await Template.assignTags(name, ['stable'])
+      assert.deepEqual((await Template.getTags(name)).map((t) => t.tag).sort(), ['latest', 'stable'])
+      await Template.removeTags(name, 'stable')
+
+      assert.equal(await Base.create(name + ':stable', T).catch(() => null), null) // the tag is gone
+      const box = await Base.create(name, T)
+      try {
+        // (the busybox image has no bash for commands: the file API shows what the build did)
+        // steps ran as `user` in /home/user until USER, and as root when asked
+        assert.equal(await box.files.read('/home/user/whoami.txt'), 'user\n')
+        assert.equal(await box.files.read('/home/user/where.txt'), '/home/user\n')
+        assert.equal(await box.files.read('/opt/root.txt'), 'made-by-root\n')
+        assert.equal(await box.files.read('/work/me.txt'), 'app\n')
+        assert.equal(await box.files.read('/work/greeting.txt'), 'hi there\n')
+        // COPY: the glob's files under the static part, owned by the build user, with the mode
+        const copied = await box.files.list('/srv/app')
+        assert.deepEqual(copied.map((e) => [e.name, e.owner, e.mode & 0o777]), [['hello.txt', 'user', 0o640]])
+        // a relative destination is under the WORKDIR of its time; a directory's contents merge
+        const sub = await box.files.getInfo('/home/user/sub/run.sh')
+        assert.equal(sub.owner, 'user')
+        // the last USER and WORKDIR are this face's defaults: a relative write lands in /work,
+        // owned by `app`
+        const w = await box.files.write('made-here.txt', 'x')
+        assert.equal(w.path, '/work/made-here.txt')
+        assert.equal((await box.files.getInfo('/work/made-here.txt')).owner, 'app')
+      } finally {
+        await box.kill()
+      }
+
+      // from a template: base has bash and `user` already
+      const fromBase = Template({ fileContextPath: ctx }).fromTemplate('base')
+        .copy('app/hello.txt', 'greeting/hello.txt')
+        .runCmd('cat greeting/hello.txt > copy-seen.txt')
+      const b2 = await Template.build(fromBase, name + '-base')
+      assert.match(b2.buildId, UUID)
+      const box2 = await Base.create(name + '-base', T)
+      try {
+        assert.equal((await box2.commands.run('id -un; pwd; cat copy-seen.txt')).stdout,
+          'user\n/home/user\nhello from copy\n')
+      } finally {
+        await box2.kill()
+      }
+
+      // a failing step is a BuildError naming the failure
+      const bad = Template({ fileContextPath: ctx }).fromTemplate('base').runCmd('echo about to fail; exit 3')
+      const e = await Template.build(bad, name + '-bad').catch((x) => x)
+      assert.ok(e instanceof BuildError, String(e))
+      assert.match(e.message, /status 3|exit status 3/)
+    } finally {
+      fs.rmSync(ctx, { recursive: true, force: true })
+    }
+  },
+
   async lifecycle() {
     const tag = 'run-' + Math.random().toString(36).slice(2)
     const a = await Base.create({ ...T, metadata: { suite: tag, role: 'a' } })

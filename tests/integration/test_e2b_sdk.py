@@ -12,10 +12,13 @@ header or Host routing.
 import http.client
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import unittest
 
-from coveharness import Coved, ROOT
+from coveharness import BUILD, Coved, ROOT
+import registryfix as rf
 
 E2B_DIR = os.path.join(ROOT, "tests", "e2b")
 KEY = "e2b_" + "0123456789abcdef" * 2 + "01234567"
@@ -35,7 +38,9 @@ class E2BSdk(unittest.TestCase):
     def scenario(self, name, extra_env=None):
         url = "http://127.0.0.1:%d" % self.cd.port
         env = dict(os.environ, E2B_API_URL=url, E2B_SANDBOX_URL=url, E2B_API_KEY=KEY,
-                   E2B_DOMAIN="", **(extra_env or {}))
+                   E2B_DOMAIN="")
+        env.update(extra_env or {})
+        env.pop("E2B_VALIDATE_API_KEY", None)
         env.pop("E2B_DEBUG", None)
         p = subprocess.run(["node", "scenarios.mjs", name], cwd=E2B_DIR, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
@@ -60,6 +65,53 @@ class E2BSdk(unittest.TestCase):
 
     def test_error_mapping(self):
         self.scenario("errors")
+
+    def test_e2b_form_key(self):
+        """`cove admin key create --e2b` issues e2b_ + 40 lower-case hex (the form E2B's Python
+        SDK checks before sending anything, so no E2B_VALIDATE_API_KEY=false is needed), and the
+        SDK works with it."""
+        home = tempfile.mkdtemp(prefix="cove-e2b-key-")
+        self.addCleanup(shutil.rmtree, home, True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("COVE_", "SEACLOUD_", "E2B_"))}
+        env.update(COVE_URL="http://127.0.0.1:%d" % self.cd.port, COVE_API_KEY=KEY,
+                   XDG_CONFIG_HOME=home, HOME=home)
+        p = subprocess.run([os.path.join(BUILD, "cove"), "admin", "key", "create", "--e2b",
+                            "--name", "sdk", "--output", "json"], capture_output=True, env=env,
+                           timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        key = json.loads(p.stdout)["data"]["key"]
+        self.assertRegex(key, r"^e2b_[0-9a-f]{40}$")
+        st, e, _ = self.cd.request("POST", "/admin/keys", {"format": "nope"})
+        self.assertEqual((st, e["message"]), (400, "field 'format' must be 'cove' or 'e2b'"))
+        self.scenario("smoke", extra_env={"E2B_API_KEY": key})
+
+
+@unittest.skipUnless(sdk_installed(), "E2B SDKs not installed (make test installs them into tests/e2b)")
+@unittest.skipIf(rf.tools_missing(), "missing tools: %s (make deps installs them)" % ", ".join(rf.tools_missing()))
+class E2BTemplates(unittest.TestCase):
+    """Template.build() through the build plane, from an image in a loopback registry."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.reg = rf.Registry().start()
+        rf.busybox_image(cls.reg, "library/busybox", "1.36")
+        cls.cd = Coved(api_key=KEY, extra_args=["--registry-mirror", "docker.io=%s,only" % cls.reg.url]).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cd.stop()
+        cls.cd.purge()
+        cls.reg.close()
+
+    def test_template_build(self):
+        url = "http://127.0.0.1:%d" % self.cd.port
+        env = dict(os.environ, E2B_API_URL=url, E2B_SANDBOX_URL=url, E2B_API_KEY=KEY, E2B_DOMAIN="",
+                   COVE_TEST_IMAGE="busybox:1.36")
+        env.pop("E2B_DEBUG", None)
+        p = subprocess.run(["node", "scenarios.mjs", "template"], cwd=E2B_DIR, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+        self.assertEqual(p.returncode, 0, "scenario failed:\n%s\n--- coved log ---\n%s" %
+                         (p.stdout[-6000:], self.cd.read_log()[-3000:]))
 
 
 class E2BRouting(unittest.TestCase):

@@ -294,20 +294,36 @@ static void test_upload_signature(void)
         const char *secret = "s3cr3t";
         char sig[65], exp[32];
         struct cove_err *err = NULL;
-        upload_signature(secret, 6, "tpl-1", HEX64, 2000, sig);
+        upload_signature(secret, 6, "tpl-1", HEX64, 2000, false, sig);
         ASSERT_EQ(strlen(sig), 64);
-        ASSERT_EQ(upload_signature_check(secret, 6, "tpl-1", HEX64, "2000", sig, 1999, NULL), 0);
-        ASSERT_EQ(upload_signature_check(secret, 6, "tpl-1", HEX64, "2000", sig, 2001, &err),
+        ASSERT_EQ(upload_signature_check(secret, 6, "tpl-1", HEX64, "2000", false, sig, 1999, NULL),
+                  0);
+        ASSERT_EQ(upload_signature_check(secret, 6, "tpl-1", HEX64, "2000", false, sig, 2001, &err),
                   -EACCES);
         ASSERT_TRUE(strstr(err->msg, "expired"));
         cove_err_free(&err);
-        ASSERT_EQ(upload_signature_check(secret, 6, "tpl-2", HEX64, "2000", sig, 1, &err), -EACCES);
+        ASSERT_EQ(upload_signature_check(secret, 6, "tpl-2", HEX64, "2000", false, sig, 1, &err),
+                  -EACCES);
         ASSERT_TRUE(strstr(err->msg, "signature is invalid"));
         cove_err_free(&err);
         (void)snprintf(exp, sizeof(exp), "3000");
-        ASSERT_EQ(upload_signature_check(secret, 6, "tpl-1", HEX64, exp, sig, 1, NULL), -EACCES);
-        ASSERT_EQ(upload_signature_check(secret, 6, "tpl-1", HEX64, NULL, sig, 1, NULL), -EACCES);
-        ASSERT_EQ(upload_signature_check(secret, 6, "tpl-1", HEX64, "2000", "short", 1, NULL),
+        ASSERT_EQ(upload_signature_check(secret, 6, "tpl-1", HEX64, exp, false, sig, 1, NULL),
+                  -EACCES);
+        ASSERT_EQ(upload_signature_check(secret, 6, "tpl-1", HEX64, NULL, false, sig, 1, NULL),
+                  -EACCES);
+        ASSERT_EQ(
+                upload_signature_check(secret, 6, "tpl-1", HEX64, "2000", false, "short", 1, NULL),
+                -EACCES);
+        /* an opaque URL (E2B's content hashes) signs another message: neither passes as the
+         * other */
+        char osig[65];
+        upload_signature(secret, 6, "tpl-1", HEX64, 2000, true, osig);
+        ASSERT_TRUE(strcmp(osig, sig) != 0);
+        ASSERT_EQ(upload_signature_check(secret, 6, "tpl-1", HEX64, "2000", true, osig, 1, NULL),
+                  0);
+        ASSERT_EQ(upload_signature_check(secret, 6, "tpl-1", HEX64, "2000", true, sig, 1, NULL),
+                  -EACCES);
+        ASSERT_EQ(upload_signature_check(secret, 6, "tpl-1", HEX64, "2000", false, osig, 1, NULL),
                   -EACCES);
 }
 

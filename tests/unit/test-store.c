@@ -121,8 +121,8 @@ static void test_open_migrate_reopen(void)
         ASSERT_EQ(stbuf.st_mode & 0777, 0600);
         store_close(s);
 
-        /* Every migration applied (uid_ranges arrived with version 6; later ones may follow). */
-        ASSERT_TRUE(raw_int(path, "PRAGMA user_version") >= 6);
+        /* Every migration applied (uid_ranges arrived with version 6, e2b_user with 7). */
+        ASSERT_TRUE(raw_int(path, "PRAGMA user_version") >= 7);
         cleanup_free char *jm = raw_text(path, "PRAGMA journal_mode");
         ASSERT_STREQ(jm, "wal");
 
@@ -843,9 +843,11 @@ static void test_v1_columns_and_tombstones(void)
         sb->metadata = json_pack("{s:s}", "k", "v");
         sb->egress = json_pack("{s:s, s:[s]}", "mode", "allow_all", "deny_cidrs", "10.0.0.0/8");
         sb->volume_mounts = json_pack("[{s:s, s:s}]", "name", "data", "path", "/data");
+        sb->e2b_user = xstrdup("app");
         ASSERT_EQ(store_sandbox_insert(s, sb, &err), 0);
         struct sandbox_rec *got = NULL;
         ASSERT_EQ(store_sandbox_get(s, sb->id, &got, &err), 0);
+        ASSERT_STREQ(got->e2b_user, "app");
         ASSERT_STREQ(got->size, "shared-cpu-2x");
         ASSERT_EQ(got->timeout_ms, 90000);
         ASSERT_EQ(got->idle_timeout_ms, 2000);

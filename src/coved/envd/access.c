@@ -205,7 +205,12 @@ int envd_resolve_user(struct http_req *r, struct envd_req *t)
                                basic),
                        -EINVAL;
         if (t->e2b && !q && !basic) {
-                /* e2b.md §4.2: the E2B default user, `user` where the account exists. */
+                /* e2b.md §4.2: the E2B default user: the last USER of a build made through the
+                 * E2B face, else `user` where the account exists, else root. */
+                if (t->rec->e2b_user && *t->rec->e2b_user) {
+                        t->user = xstrdup(t->rec->e2b_user);
+                        return 0;
+                }
                 t->user = xstrdup("user");
                 t->user_fallback = "root";
                 return 0;

@@ -65,8 +65,12 @@ json_t *envd_agent_request(struct envd_req *t, const char *op, json_t *body, boo
                 abort();
         if (t->user_fallback)
                 json_object_set_new(j, "user_fallback", json_string(t->user_fallback));
-        if (t->e2b)
+        if (t->e2b) {
                 json_object_set_new(j, "dialect", json_string("e2b"));
+                /* relative paths of this face resolve against it (e2b.md §4.2) */
+                if (t->rec->workdir && *t->rec->workdir)
+                        json_object_set_new(j, "workdir", json_string(t->rec->workdir));
+        }
         if (with_env) {
                 /* Cove's variables (control-plane.md §7.5); the sandbox's own may override. */
                 cleanup_free char *api = xasprintf("http://cove.internal:%u", t->cd->cfg.port);
@@ -75,7 +79,7 @@ json_t *envd_agent_request(struct envd_req *t, const char *op, json_t *body, boo
                 if (t->rec->env_vars && json_is_object(t->rec->env_vars))
                         json_object_update(env, t->rec->env_vars);
                 json_object_set_new(j, "env", env);
-                if (t->rec->workdir && *t->rec->workdir)
+                if (t->rec->workdir && *t->rec->workdir && !t->e2b)
                         json_object_set_new(j, "workdir", json_string(t->rec->workdir));
         }
         json_object_set_new(j, "body", body ? body : json_object());

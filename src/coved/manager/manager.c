@@ -632,6 +632,9 @@ static struct sandbox_rec *new_sandbox(struct coved *cd, const struct create_par
         sb->volume_mounts = json_array();
         const char *build_wd = json_string_value(json_object_get(t->build_config, "workdir"));
         sb->workdir = t->workdir ? xstrdup(t->workdir) : build_wd ? xstrdup(build_wd) : NULL;
+        /* a build through the E2B face names its last USER (e2b.md §2.7, §4.2) */
+        const char *e2b_user = json_string_value(json_object_get(t->build_config, "e2bUser"));
+        sb->e2b_user = e2b_user ? xstrdup(e2b_user) : NULL;
         sandbox_set_mounts(sb, mounts);
         sb->exec_n = 1;
         sb->deadline_at = deadline_of(cd, sb);

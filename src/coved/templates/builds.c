@@ -8,6 +8,12 @@
  * /proc/<init>/root, RUN runs `/bin/sh -c` through the build sandbox's agent, and the overlay's
  * upper directory becomes the layer (docs/design/build-plane.md, "Build sandboxes"). Logs go
  * to the store as they come, so status polls see them live.
+ *
+ * Builds triggered through the E2B face (build_req.e2b) follow E2B's step conventions
+ * (e2b.md §2.7): they begin as user `user` (created when the source lacks it) in /home/user,
+ * RUN and COPY take a user, COPY a mode and the static part of its source, USER creates a
+ * missing account, WORKDIR belongs to the build user, and the last USER becomes the E2B
+ * face's default user of the template's sandboxes (config "e2bUser").
  */
 #include "coved/templates/internal.h"
 
@@ -41,6 +47,40 @@
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define LOG_LINE_MAX 8192
+
+/* E2B's build user and its home (e2b.md §2.7) */
+#define E2B_BUILD_USER "user"
+#define E2B_BUILD_HOME "/home/user"
+
+/* Creates user $1 when $2 is 1 (useradd as E2B does; else the adduser of busybox-like images;
+ * else, in an image without account tools, the next free id >= 1000 written into /etc/passwd
+ * and /etc/group), and grants it passwordless sudo when $3 is true. Run as root in the build
+ * sandbox, so only the image's own tools and shell touch its account files. */
+static const char E2B_ENSURE_USER[] =
+        "u=\"$1\"\n"
+        "if [ \"$2\" = 1 ]; then\n"
+        "  if command -v useradd >/dev/null 2>&1; then useradd --create-home --shell /bin/bash "
+        "\"$u\" || exit 1\n"
+        "  elif command -v adduser >/dev/null 2>&1; then adduser -D -s /bin/sh \"$u\" || exit 1\n"
+        "  else\n"
+        "    n=999\n"
+        "    for f in /etc/passwd /etc/group; do\n"
+        "      [ -f \"$f\" ] || continue\n"
+        "      while IFS=: read -r _a _b i _c; do\n"
+        "        case \"$i\" in ''|*[!0-9]*) continue;; esac\n"
+        "        if [ \"$i\" -gt \"$n\" ] && [ \"$i\" -lt 60000 ]; then n=$i; fi\n"
+        "      done < \"$f\"\n"
+        "    done\n"
+        "    n=$((n + 1))\n"
+        "    echo \"$u:x:$n:$n::/home/$u:/bin/sh\" >> /etc/passwd &&\n"
+        "    echo \"$u:x:$n:\" >> /etc/group &&\n"
+        "    mkdir -p \"/home/$u\" && chown \"$n:$n\" \"/home/$u\" || exit 1\n"
+        "  fi\n"
+        "fi\n"
+        "if [ \"$3\" = true ]; then\n"
+        "  mkdir -p /etc/sudoers.d && printf '%s ALL=(ALL:ALL) NOPASSWD: ALL\\n' \"$u\" > "
+        "\"/etc/sudoers.d/$u\" && chmod 0440 \"/etc/sudoers.d/$u\" || exit 1\n"
+        "fi\n";
 
 /* ---- logs and terminal states ---- */
 
@@ -866,13 +906,19 @@ struct step_fill {
         json_t *argv;           /* RUN */
         json_t *envs;           /* RUN */
         const char *archive;    /* COPY/files: the uploaded archive */
+        const char *src;        /* COPY: the archive entry, when not args[0] (E2B) */
         const char *dest;       /* COPY/files: absolute destination (trailing '/' kept) */
-        int64_t uid, gid;       /* COPY owner */
+        int64_t uid, gid;       /* COPY owner; WORKDIR owner of what it makes when chown_dirs */
+        bool chown_dirs;        /* WORKDIR (E2B): new directories belong to uid:gid */
+        bool has_mode;          /* COPY (E2B): mode of the copied files */
+        unsigned mode;
         const char *mkdir_path; /* WORKDIR */
 };
 
-/* mkdir -p of an absolute path inside a root, resolving existing components in it. */
-static int mkdir_in_root(int rootfd, const char *path, struct cove_err **err)
+/* mkdir -p of an absolute path inside a root, resolving existing components in it; the
+ * directories it makes get uid:gid when uid >= 0. */
+static int mkdir_in_root(int rootfd, const char *path, int64_t uid, int64_t gid,
+                         struct cove_err **err)
 {
         cleanup_free char *p = path_normalize("/", path);
         cleanup_free char *prefix = xzalloc(strlen(p) + 1);
@@ -886,10 +932,17 @@ static int mkdir_in_root(int rootfd, const char *path, struct cove_err **err)
                 long parent = syscall(SYS_openat2, rootfd, pl ? prefix : ".", &how, sizeof(how));
                 if (parent < 0)
                         return cove_err_set(err, errno, "WORKDIR '%s': %m", path);
-                if (mkdirat((int)parent, comp, 0755) < 0 && errno != EEXIST) {
+                bool made = mkdirat((int)parent, comp, 0755) == 0;
+                if (!made && errno != EEXIST) {
                         int e = errno;
                         (void)close((int)parent);
                         return cove_err_set(err, e, "WORKDIR '%s': %m", path);
+                }
+                if (made && uid >= 0 &&
+                    fchownat((int)parent, comp, (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW) < 0) {
+                        int e = errno;
+                        (void)close((int)parent);
+                        return cove_err_set(err, e, "WORKDIR '%s': chown: %m", path);
                 }
                 (void)close((int)parent);
                 if (pl)
@@ -929,17 +982,22 @@ static int fill_step(void *ud, int rootfd, struct cove_err **err)
                 if (sroot < 0)
                         r = cove_err_set(err, errno, "open the build root: %m");
                 else if (f->mkdir_path)
-                        r = mkdir_in_root(sroot, f->mkdir_path, err);
+                        r = mkdir_in_root(sroot, f->mkdir_path, f->chown_dirs ? f->uid : -1, f->gid,
+                                          err);
                 else if ((afd = open(f->archive, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
                         r = cove_err_set(err, errno, "open the build files: %m");
                 size_t nsrc = f->st->type == BUILD_STEP_COPY ? f->st->n_args - 1 : 1;
                 for (size_t i = 0; r >= 0 && afd >= 0 && i < nsrc; i++) {
                         struct extract_opts eo = {
                                 .flags = EXTRACT_FOLLOW_IN_ROOT,
-                                .src = f->st->type == BUILD_STEP_COPY ? f->st->args[i] : ".",
+                                .src = f->src                           ? f->src
+                                       : f->st->type == BUILD_STEP_COPY ? f->st->args[i]
+                                                                        : ".",
                                 .dest = f->dest,
                                 .uid = f->uid,
                                 .gid = f->gid,
+                                .has_file_mode = f->has_mode,
+                                .file_mode = f->mode,
                                 .cancel = &rn->job->cancel,
                         };
                         if (lseek(afd, 0, SEEK_SET) < 0)
@@ -1007,6 +1065,132 @@ static char *abs_dest(struct run *rn, const char *dest)
         return TAKE_PTR(norm);
 }
 
+/* The environment later steps run with, as the agent's envs object. */
+static json_t *env_object(const struct run *rn)
+{
+        json_t *envs = json_object();
+        for (char **e = rn->env; e && *e; e++) {
+                cleanup_free char *k = xstrndup(*e, strcspn(*e, "="));
+                json_object_set_new(envs, k, json_string(strchr(*e, '=') + 1));
+        }
+        return envs;
+}
+
+/* ---- E2B's step conventions (e2b.md §2.7) ---- */
+
+/* The static part of an E2B COPY source: its path segments before the first one holding a
+ * glob character ("." when that is the first). The archive holds only what the glob matched,
+ * under that part. */
+static char *e2b_static_src(const char *src)
+{
+        size_t keep = 0;
+        for (const char *p = src; *p;) {
+                size_t n = strcspn(p, "/");
+                if (memchr(p, '*', n) || memchr(p, '?', n) || memchr(p, '[', n) ||
+                    memchr(p, '{', n))
+                        break;
+                keep = (size_t)(p - src) + n;
+                p += n;
+                while (*p == '/')
+                        p++;
+        }
+        return keep ? xstrndup(src, keep) : xstrdup(".");
+}
+
+/* Makes sure the account `name` exists (created as E2B does when missing) and, with sudo, may
+ * sudo without a password: a RUN as root in a build sandbox, cached like any step. */
+static int e2b_ensure_user(struct run *rn, const char *name, bool sudo, struct cove_err **err)
+{
+        cleanup_free char *found = NULL;
+        uid_t u;
+        gid_t g;
+        bool exists = user_lookup(rn, name, &found, &u, &g) == 0;
+        char key[65];
+        int r;
+
+        if (exists && !sudo)
+                return 0;
+        char *args[] = { "/bin/sh",
+                         "-c",
+                         (char *)E2B_ENSURE_USER,
+                         "sh",
+                         (char *)name,
+                         exists ? "0" : "1",
+                         sudo ? "true" : "false",
+                         NULL };
+        struct build_step st = {
+                .type = BUILD_STEP_RUN, .args = args, .n_args = 7, .exec_form = true
+        };
+        json_t *argv = json_array();
+        for (size_t i = 0; args[i]; i++)
+                json_array_append_new(argv, json_string(args[i]));
+        json_t *envs = env_object(rn);
+        if (exists)
+                rlog(rn, "info", "passwordless sudo for user '%s'", name);
+        else
+                rlog(rn, "info", "creating user '%s'%s", name, sudo ? " (passwordless sudo)" : "");
+        char *saved = rn->user;
+        rn->user = xstrdup("root");
+        step_key(rn, &st, "e2b-user", key);
+        struct step_fill f = { .rn = rn, .st = &st, .argv = argv, .envs = envs };
+        r = layer_step(rn, key, &f, err);
+        free(rn->user);
+        rn->user = saved;
+        json_decref(argv);
+        json_decref(envs);
+        free(found);
+        found = NULL;
+        if (r >= 0 && user_lookup(rn, name, &found, &u, &g) < 0)
+                r = cove_err_set(err, ENOENT, "user '%s' was not created", name);
+        return r;
+}
+
+/* A missing directory made for the current build user (E2B's WORKDIR and /home/user). */
+static int e2b_mkdir_owned(struct run *rn, const struct build_step *st, const char *path,
+                           struct cove_err **err)
+{
+        cleanup_free char *name = NULL;
+        uid_t u;
+        gid_t g;
+        char key[65];
+
+        if (stack_has_dir(rn, path + 1))
+                return 0;
+        if (user_lookup(rn, rn->user, &name, &u, &g) < 0)
+                return cove_err_set(err, ENOENT, "user '%s' does not exist", rn->user);
+        struct step_fill f = {
+                .rn = rn, .st = st, .mkdir_path = path, .uid = u, .gid = g, .chown_dirs = true
+        };
+        step_key(rn, st, "mkdir-owned", key);
+        return layer_step(rn, key, &f, err);
+}
+
+/* The start of an E2B build: user `user` (created with passwordless sudo when the source
+ * lacks it) in /home/user (made, owned by it, when missing). */
+static int e2b_start(struct run *rn, struct cove_err **err)
+{
+        cleanup_free char *name = NULL;
+        uid_t u;
+        gid_t g;
+        char *home[] = { (char *)E2B_BUILD_HOME, NULL };
+        struct build_step st = { .type = BUILD_STEP_WORKDIR, .args = home, .n_args = 1 };
+        int r = 0;
+
+        if (user_lookup(rn, E2B_BUILD_USER, &name, &u, &g) < 0)
+                r = e2b_ensure_user(rn, E2B_BUILD_USER, /* sudo= */ true, err);
+        if (r < 0)
+                return r;
+        free(rn->user);
+        rn->user = xstrdup(E2B_BUILD_USER);
+        r = e2b_mkdir_owned(rn, &st, E2B_BUILD_HOME, err);
+        if (r < 0)
+                return r;
+        free(rn->workdir);
+        rn->workdir = xstrdup(E2B_BUILD_HOME);
+        rlog(rn, "info", "building as user '%s' in %s", rn->user, rn->workdir);
+        return 0;
+}
+
 static int run_step(struct run *rn, size_t idx, const struct build_step *st, struct cove_err **err)
 {
         char key[65];
@@ -1025,6 +1209,8 @@ static int run_step(struct run *rn, size_t idx, const struct build_step *st, str
                 cleanup_free char *name = NULL;
                 uid_t u;
                 gid_t g;
+                if (st->e2b && (r = e2b_ensure_user(rn, st->args[0], st->sudo, err)) < 0)
+                        return r;
                 if (user_lookup(rn, st->args[0], &name, &u, &g) < 0)
                         return cove_err_set(err, ENOENT, "USER: user '%s' does not exist",
                                             st->args[0]);
@@ -1038,6 +1224,8 @@ static int run_step(struct run *rn, size_t idx, const struct build_step *st, str
                 free(rn->workdir);
                 rn->workdir = TAKE_PTR(wd);
                 rlog(rn, "info", "WORKDIR %s", rn->workdir);
+                if (st->e2b)
+                        return e2b_mkdir_owned(rn, st, rn->workdir, err);
                 if (stack_has_dir(rn, rn->workdir + 1))
                         return 0;
                 struct step_fill f = { .rn = rn, .st = st, .mkdir_path = rn->workdir };
@@ -1045,17 +1233,25 @@ static int run_step(struct run *rn, size_t idx, const struct build_step *st, str
                 return layer_step(rn, key, &f, err);
         }
         case BUILD_STEP_RUN: {
+                cleanup_free char *as = NULL;
+                if (st->e2b && st->user) {
+                        /* E2B's RUN [command, user]: this step only runs as that user */
+                        uid_t u;
+                        gid_t g;
+                        if (user_lookup(rn, st->user, &as, &u, &g) < 0)
+                                return cove_err_set(err, ENOENT, "RUN: user '%s' does not exist",
+                                                    st->user);
+                        char *t = rn->user;
+                        rn->user = as;
+                        as = t;
+                }
                 json_t *argv = json_array();
                 if (st->exec_form)
                         for (size_t i = 0; i < st->n_args; i++)
                                 json_array_append_new(argv, json_string(st->args[i]));
                 else
                         json_array_extend(argv, json_pack("[s,s,s]", "/bin/sh", "-c", st->args[0]));
-                json_t *envs = json_object();
-                for (char **e = rn->env; e && *e; e++) {
-                        cleanup_free char *k = xstrndup(*e, strcspn(*e, "="));
-                        json_object_set_new(envs, k, json_string(strchr(*e, '=') + 1));
-                }
+                json_t *envs = env_object(rn);
                 cleanup_free char *extra = NULL;
                 for (char **e = st->run_env; e && *e; e++) {
                         cleanup_free char *k = xstrndup(*e, strcspn(*e, "="));
@@ -1074,6 +1270,11 @@ static int run_step(struct run *rn, size_t idx, const struct build_step *st, str
                 r = layer_step(rn, key, &f, err);
                 json_decref(argv);
                 json_decref(envs);
+                if (as) { /* back to the build user */
+                        char *t = rn->user;
+                        rn->user = as;
+                        as = t;
+                }
                 return r;
         }
         case BUILD_STEP_COPY:
@@ -1084,23 +1285,35 @@ static int run_step(struct run *rn, size_t idx, const struct build_step *st, str
                 cleanup_free char *dest = abs_dest(
                         rn, st->type == BUILD_STEP_COPY ? st->args[st->n_args - 1] : rn->workdir);
                 int64_t uid = 0, gid = 0;
-                if (st->chown) {
+                /* E2B: the owner is the step's user, else the build user (not root) */
+                const char *owner = st->e2b ? (st->user ? st->user : rn->user) : st->chown;
+                if (owner) {
                         cleanup_free char *name = NULL;
                         uid_t u;
                         gid_t g;
-                        if (user_lookup(rn, st->chown, &name, &u, &g) < 0)
-                                return cove_err_set(err, ENOENT,
-                                                    "COPY --chown: '%s' does not exist", st->chown);
+                        if (user_lookup(rn, owner, &name, &u, &g) < 0)
+                                return cove_err_set(err, ENOENT, "COPY %s: '%s' does not exist",
+                                                    st->e2b ? "user" : "--chown", owner);
                         uid = u;
                         gid = g;
                 }
+                cleanup_free char *src = st->e2b ? e2b_static_src(st->args[0]) : NULL;
+                cleanup_free char *e2b_extra = st->e2b ? xasprintf("e2b|%s|%s|%o", src, owner,
+                                                                   st->has_mode ? st->mode : 010000)
+                                                       : NULL;
                 (void)store_build_file_touch(rn->cd->store, team, hash, time_now_ms(), NULL);
                 rlog(rn, "info", "%s %s → %s", st->type == BUILD_STEP_COPY ? "COPY" : "files",
                      st->type == BUILD_STEP_COPY ? st->args[0] : "(archive)", dest);
-                struct step_fill f = {
-                        .rn = rn, .st = st, .archive = archive, .dest = dest, .uid = uid, .gid = gid
-                };
-                step_key(rn, st, NULL, key);
+                struct step_fill f = { .rn = rn,
+                                       .st = st,
+                                       .archive = archive,
+                                       .src = src,
+                                       .dest = dest,
+                                       .uid = uid,
+                                       .gid = gid,
+                                       .has_mode = st->e2b && st->has_mode,
+                                       .mode = st->mode };
+                step_key(rn, st, e2b_extra, key);
                 return layer_step(rn, key, &f, err);
         }
         case BUILD_STEP_CONTEXT:
@@ -1155,6 +1368,11 @@ static int run_build(struct run *rn, struct cove_err **err)
         json_object_foreach (t->envs, k, v)
                 env_set(&rn->env, k, json_string_value(v));
         rn->port = (int)t->port;
+        if (q->e2b) {
+                r = e2b_start(rn, err);
+                if (r < 0)
+                        goto out;
+        }
 
         if (df) {
                 const char *ctx = q->files_hash ? q->files_hash : q->legacy_hash;
@@ -1191,8 +1409,10 @@ static int run_build(struct run *rn, struct cove_err **err)
         json_t *cfg = json_pack("{s:o}", "env", json_array());
         for (char **e = rn->env; *e; e++)
                 json_array_append_new(json_object_get(cfg, "env"), json_string(*e));
-        if (rn->workdir && !streq(rn->workdir, "/"))
+        if (rn->workdir && (q->e2b || !streq(rn->workdir, "/")))
                 json_object_set_new(cfg, "workdir", json_string(rn->workdir));
+        if (q->e2b) /* the E2B face's default user of its sandboxes (e2b.md §2.7, §4.2) */
+                json_object_set_new(cfg, "e2bUser", json_string(rn->user));
         const char *sc = q->start_cmd ? q->start_cmd : start_cmd ? start_cmd : t->start_cmd;
         const char *rc = q->ready_cmd ? q->ready_cmd : t->ready_cmd;
         if (sc && *sc)

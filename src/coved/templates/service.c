@@ -659,15 +659,25 @@ static int check_build_req(struct coved *cd, const struct tpl_caller *c,
 int templates_create(struct coved *cd, const struct tpl_caller *c, json_t *body, json_t **ret,
                      struct cove_err **err)
 {
+        return templates_create_with_build(cd, c, body, NULL, ret, err);
+}
+
+int templates_create_with_build(struct coved *cd, const struct tpl_caller *c, json_t *body,
+                                const char *build_id, json_t **ret, struct cove_err **err)
+{
         cleanup_strv char **officials = official_types(cd);
         struct template_limits lim;
         struct template_req q = { 0 };
         struct template_rec *t = NULL;
         struct build_rec *b = NULL;
-        char bid[32], tid[32];
+        char bid[BUILD_ID_MAX + 1], tid[32];
         bool existed = false;
         int r;
 
+        if (build_id && build_id_check(build_id, err) < 0) {
+                (*err)->status = 400;
+                return -EINVAL;
+        }
         limits_of(cd, &lim, officials);
         r = template_req_parse(body, true, &lim, &q, err);
         if (r < 0)
@@ -730,9 +740,16 @@ int templates_create(struct coved *cd, const struct tpl_caller *c, json_t *body,
                         goto out;
                 }
         }
-        new_id(bid, sizeof(bid), "build-");
+        if (build_id)
+                (void)snprintf(bid, sizeof(bid), "%s", build_id);
+        else
+                new_id(bid, sizeof(bid), "build-");
         b = new_build(t, bid, q.tags, c);
         r = store_build_insert(cd->store, b, err);
+        if (r == -EEXIST) {
+                cove_err_free(err);
+                r = cove_err_set_status(err, 409, EEXIST, "build '%s' already exists", bid);
+        }
         if (r < 0)
                 goto out;
         if (q.image || q.dockerfile) {
@@ -1036,8 +1053,28 @@ int templates_tags_list(struct coved *cd, const struct tpl_caller *c, const char
 
 /* ---- builds (§7, §8) ---- */
 
+static int build_trigger(struct coved *cd, const struct tpl_caller *c, const char *ref,
+                         const char *build_id, json_t *body, bool e2b, json_t **ret,
+                         struct cove_err **err);
+
 int templates_build_trigger(struct coved *cd, const struct tpl_caller *c, const char *ref,
                             const char *build_id, json_t *body, json_t **ret, struct cove_err **err)
+{
+        return build_trigger(cd, c, ref, build_id, body, false, ret, err);
+}
+
+int templates_build_trigger_e2b(struct coved *cd, const struct tpl_caller *c, const char *ref,
+                                const char *build_id, json_t *body, struct cove_err **err)
+{
+        json_t *out = NULL;
+        int r = build_trigger(cd, c, ref, build_id, body, true, &out, err);
+        json_decref(out);
+        return r;
+}
+
+static int build_trigger(struct coved *cd, const struct tpl_caller *c, const char *ref,
+                         const char *build_id, json_t *body, bool e2b, json_t **ret,
+                         struct cove_err **err)
 {
         struct template_rec *t = NULL;
         struct build_rec *b = NULL;
@@ -1048,7 +1085,8 @@ int templates_build_trigger(struct coved *cd, const struct tpl_caller *c, const 
                 (*err)->status = 400;
                 return -EINVAL;
         }
-        r = build_req_parse(body, build_id == NULL, &q, err);
+        r = e2b ? build_req_parse_e2b(body, &q, err)
+                : build_req_parse(body, build_id == NULL, &q, err);
         if (r < 0) {
                 (*err)->status = 400;
                 return r;
@@ -1247,6 +1285,36 @@ int templates_build_logs(struct coved *cd, const struct tpl_caller *c, const cha
         return 0;
 }
 
+int templates_build_logs_ms(struct coved *cd, const struct tpl_caller *c, const char *ref,
+                            const char *build_id, int64_t cursor_ms, int64_t limit, bool backward,
+                            const char *level, json_t **ret, struct cove_err **err)
+{
+        struct build_rec *b = NULL;
+        struct build_log_rec **logs = NULL;
+        int r = level_ok(level, err);
+        if (r < 0)
+                return r;
+        r = get_build(cd, c, ref, build_id, &b, err);
+        if (r < 0)
+                return r;
+        limit = limit <= 0 ? 100 : MIN(limit, (int64_t)100);
+        /* the entries are in time order: every one (at most BUILD_LOG_MAX), then the cursor */
+        r = store_build_log_list(cd->store, b->template_id, b->id, level, -1, backward, 0,
+                                 BUILD_LOG_MAX + 1, &logs, err);
+        build_rec_free(b);
+        if (r < 0)
+                return r;
+        json_t *a = json_array();
+        for (struct build_log_rec **l = logs; *l && (int64_t)json_array_size(a) < limit; l++) {
+                if (cursor_ms >= 0 && (backward ? (*l)->ts > cursor_ms : (*l)->ts < cursor_ms))
+                        continue;
+                json_array_append_new(a, log_entry_json(*l));
+        }
+        build_log_list_free(logs);
+        *ret = json_pack("{s:o}", "logs", a);
+        return 0;
+}
+
 int templates_rollback(struct coved *cd, const struct tpl_caller *c, const char *ref, json_t *body,
                        json_t **ret, struct cove_err **err)
 {
@@ -1362,7 +1430,7 @@ char *builder_file_path(struct builder *b, const char *team_id, const char *hash
 }
 
 int templates_files_get(struct coved *cd, const struct tpl_caller *c, const char *ref,
-                        const char *hash, json_t **ret, struct cove_err **err)
+                        const char *hash, bool opaque, json_t **ret, struct cove_err **err)
 {
         struct template_rec *t = NULL;
         char sig[65];
@@ -1376,10 +1444,10 @@ int templates_files_get(struct coved *cd, const struct tpl_caller *c, const char
                 return r;
         int present = store_build_file_has(cd->store, c->team_id, hash, NULL) == 1;
         int64_t expires = time_now_ms() / 1000 + UPLOAD_URL_TTL_S;
-        upload_signature(B(cd)->secret, sizeof(B(cd)->secret), t->id, hash, expires, sig);
+        upload_signature(B(cd)->secret, sizeof(B(cd)->secret), t->id, hash, expires, opaque, sig);
         cleanup_free char *url =
-                xasprintf("%s/build-files/%s/%s?expires=%lld&signature=%s", cd->cfg.public_url,
-                          t->id, hash, (long long)expires, sig);
+                xasprintf("%s/build-files/%s/%s?expires=%lld&signature=%s%s", cd->cfg.public_url,
+                          t->id, hash, (long long)expires, sig, opaque ? "&opaque=1" : "");
         *ret = json_pack("{s:b,s:s}", "present", present, "url", url);
         template_rec_free(t);
         return 0;
@@ -1388,6 +1456,7 @@ int templates_files_get(struct coved *cd, const struct tpl_caller *c, const char
 struct tpl_upload {
         struct coved *cd;
         char *team_id, *hash, *tmp_path, *final_path;
+        bool opaque; /* E2B: the hash names the content; gzip or plain tar */
         int fd;
         struct sha256_ctx sha;
         uint64_t bytes;
@@ -1410,8 +1479,8 @@ void templates_upload_free(struct tpl_upload *u)
 }
 
 int templates_upload_begin(struct coved *cd, const char *template_id, const char *hash,
-                           const char *expires, const char *signature, struct tpl_upload **ret,
-                           struct cove_err **err)
+                           const char *expires, const char *signature, bool opaque,
+                           struct tpl_upload **ret, struct cove_err **err)
 {
         struct template_rec *t = NULL;
         char rnd[17];
@@ -1422,7 +1491,7 @@ int templates_upload_begin(struct coved *cd, const char *template_id, const char
                                            "hash '%.80s' must be 64 lower-case hex characters",
                                            hash);
         r = upload_signature_check(B(cd)->secret, sizeof(B(cd)->secret), template_id, hash, expires,
-                                   signature, time_now_ms() / 1000, err);
+                                   opaque, signature, time_now_ms() / 1000, err);
         if (r < 0) {
                 (*err)->status = 403;
                 return r;
@@ -1432,6 +1501,7 @@ int templates_upload_begin(struct coved *cd, const char *template_id, const char
         struct tpl_upload *u = xzalloc(sizeof(*u));
         u->cd = cd;
         u->fd = -1;
+        u->opaque = opaque;
         u->team_id = xstrdup(t->team_id ? t->team_id : "official");
         template_rec_free(t);
         u->hash = xstrdup(hash);
@@ -1475,12 +1545,12 @@ int templates_upload_finish(struct tpl_upload *u, struct cove_err **err)
 {
         char got[65];
         sha256_final_hex(&u->sha, got);
-        if (!streq(got, u->hash))
+        if (!u->opaque && !streq(got, u->hash))
                 return cove_err_set_status(err, 400, EINVAL, "SHA-256 of the body is %s, not %s",
                                            got, u->hash);
         if (lseek(u->fd, 0, SEEK_SET) < 0)
                 return cove_err_set(err, errno, "store upload: %m");
-        int r = extract_check_targz_fd(u->fd, err);
+        int r = u->opaque ? extract_check_tar_fd(u->fd, err) : extract_check_targz_fd(u->fd, err);
         if (r < 0) {
                 (*err)->status = 400;
                 return r;

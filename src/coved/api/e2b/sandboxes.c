@@ -413,8 +413,33 @@ static bool metadata_matches(const struct sandbox_rec *sb, json_t *want)
         return true;
 }
 
-static int reply_array(struct http_req *r, json_t *arr, const char *next, bool paged,
-                       int64_t total_running)
+int e2b_offset_token(struct http_req *r, uint64_t *ret)
+{
+        const char *v = http_query(r, "nextToken");
+        unsigned char *dec = NULL;
+        size_t dl = 0;
+        cleanup_free char *s = NULL;
+        *ret = 0;
+        if (!v || !*v)
+                return 0;
+        if (b64_decode(v, strlen(v), B64_URL, &dec, &dl) == 0) {
+                s = xstrndup((const char *)dec, dl);
+                free(dec);
+        }
+        if (!s || safe_atou64(s, ret) < 0)
+                return http_reply_error(r, 400, "invalid nextToken '%s'", v), -EINVAL;
+        return 0;
+}
+
+char *e2b_offset_encode(uint64_t offset)
+{
+        char num[DECIMAL_STR_MAX(uint64_t)];
+        (void)snprintf(num, sizeof(num), "%llu", (unsigned long long)offset);
+        return b64_encode_alloc(num, strlen(num), B64_URL | B64_NOPAD);
+}
+
+int e2b_reply_array(struct http_req *r, json_t *arr, const char *next, bool paged,
+                    int64_t total_running)
 {
         struct buf b;
         size_t len;
@@ -488,20 +513,8 @@ static int list(struct http_req *r, bool v2)
                         }
                         limit = l == 0 ? E2B_LIST_LIMIT : (uint64_t)MIN(l, E2B_LIST_LIMIT);
                 }
-                v = http_query(r, "nextToken");
-                if (v && *v) {
-                        unsigned char *dec = NULL;
-                        size_t dl = 0;
-                        cleanup_free char *s = NULL;
-                        if (b64_decode(v, strlen(v), B64_URL, &dec, &dl) == 0) {
-                                s = xstrndup((const char *)dec, dl);
-                                free(dec);
-                        }
-                        if (!s || safe_atou64(s, &offset) < 0) {
-                                rc = http_reply_error(r, 400, "invalid nextToken '%s'", v);
-                                goto out;
-                        }
-                }
+                if (e2b_offset_token(r, &offset) < 0)
+                        goto out;
                 v = http_query(r, "startedAfter");
                 if (v && *v && time_parse_rfc3339(v, &started_after) < 0) {
                         rc = http_reply_error(r, 400,
@@ -554,12 +567,9 @@ static int list(struct http_req *r, bool v2)
                 matched++;
         }
         sandbox_list_free(all);
-        if (has_next) {
-                char num[DECIMAL_STR_MAX(uint64_t)];
-                (void)snprintf(num, sizeof(num), "%llu", (unsigned long long)(offset + limit));
-                next = b64_encode_alloc(num, strlen(num), B64_URL | B64_NOPAD);
-        }
-        rc = reply_array(r, arr, next, v2, v2 && want_running ? running : -1);
+        if (has_next)
+                next = e2b_offset_encode(offset + limit);
+        rc = e2b_reply_array(r, arr, next, v2, v2 && want_running ? running : -1);
 out:
         json_decref(f.metadata);
         json_decref(tpl_ids);

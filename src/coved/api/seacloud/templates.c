@@ -171,7 +171,7 @@ static int h_files(struct http_req *r)
         struct tpl_caller c = caller_of(r);
         json_t *out = NULL;
         cleanup_err struct cove_err *err = NULL;
-        int rc = templates_files_get(r->cd, &c, r->params[0], r->params[1], &out, &err);
+        int rc = templates_files_get(r->cd, &c, r->params[0], r->params[1], false, &out, &err);
         return reply(r, rc, 200, out, err);
 }
 
@@ -321,8 +321,10 @@ static int upload_begin(struct http_req *r)
         struct upload_ctx *x = xzalloc(sizeof(*x));
         r->ctx = x;
         r->ctx_free = upload_ctx_free;
+        const char *opaque = http_query(r, "opaque");
         if (templates_upload_begin(r->cd, r->params[0], r->params[1], http_query(r, "expires"),
-                                   http_query(r, "signature"), &x->u, &err) < 0)
+                                   http_query(r, "signature"), opaque && streq(opaque, "1"), &x->u,
+                                   &err) < 0)
                 return http_reply_err(r, err);
         if (http_body_length(r, &len) && len > BUILD_FILE_MAX)
                 return http_reply_error(r, 413, "build archive larger than 1 GiB");
