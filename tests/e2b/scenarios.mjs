@@ -191,6 +191,46 @@ const scenarios = {
     }
   },
 
+  // metrics from coved's sampler (the test runs coved with --metrics-interval 1): a time
+  // series of the sandbox's last hour, the fleet's latest points, nothing while paused
+  async metrics() {
+    await withSandbox(async (sbx) => {
+      await sbx.commands.run('head -c 50000000 /dev/zero > /home/user/big.bin')
+      const burner = await sbx.commands.run('while :; do :; done', { background: true })
+      await sleep(8000) // a few rounds, and a walk of the writable layer after the write
+      const m = await sbx.getMetrics()
+      assert.ok(m.length >= 3, JSON.stringify(m))
+      for (let i = 1; i < m.length; i++) assert.ok(m[i].timestamp > m[i - 1].timestamp)
+      const last = m[m.length - 1]
+      const url = process.env.E2B_API_URL
+      const auth = { headers: { 'X-API-KEY': process.env.E2B_API_KEY } }
+      const info = await (await fetch(`${url}/sandboxes/${sbx.sandboxId}`, auth)).json()
+      assert.equal(last.cpuCount, info.cpuCount)
+      assert.equal(last.memTotal, info.memoryMB * 1024 * 1024)
+      assert.equal(last.diskTotal, info.diskSizeMB * 1024 * 1024)
+      assert.ok(last.memUsed > 0 && last.memUsed <= last.memTotal)
+      assert.ok(last.diskUsed >= 50_000_000, String(last.diskUsed))
+      assert.ok(Math.max(...m.map((x) => x.cpuUsedPct)) >= 10, JSON.stringify(m.map((x) => x.cpuUsedPct)))
+      assert.ok(m.every((x) => x.cpuUsedPct >= 0 && x.cpuUsedPct <= 100))
+      // a window: only its points
+      const since = m[m.length - 2].timestamp
+      const tail = await sbx.getMetrics({ start: since })
+      assert.ok(tail.length >= 1 && tail.every((x) => x.timestamp.getTime() >= Math.floor(since.getTime() / 1000) * 1000))
+      await burner.kill()
+      // the fleet: the latest point of each running sandbox
+      const r = await fetch(`${url}/sandboxes/metrics?sandbox_ids=${sbx.sandboxId}`, auth)
+      assert.equal(r.status, 200)
+      const fleet = (await r.json()).sandboxes
+      assert.deepEqual(Object.keys(fleet), [sbx.sandboxId])
+      assert.ok(new Date(fleet[sbx.sandboxId].timestamp) >= last.timestamp)
+      const bad = await fetch(`${url}/sandboxes/${sbx.sandboxId}/metrics?start=200&end=100`, auth)
+      assert.equal(bad.status, 400)
+      // paused: none
+      assert.equal(await sbx.pause(), true)
+      assert.deepEqual(await Base.getMetrics(sbx.sandboxId), [])
+    })
+  },
+
   async commands() {
     await withSandbox(async (sbx) => {
       const who = await sbx.commands.run('whoami; pwd')

@@ -33,7 +33,8 @@ def sdk_installed():
 class E2BSdk(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.cd = Coved.for_class(cls, api_key=KEY, extra_args=["--e2b-domain", "sbx.test"])
+        cls.cd = Coved.for_class(cls, api_key=KEY, extra_args=["--e2b-domain", "sbx.test",
+                                                               "--metrics-interval", "1"])
 
     def scenario(self, name, extra_env=None):
         url = "http://127.0.0.1:%d" % self.cd.port
@@ -59,6 +60,9 @@ class E2BSdk(unittest.TestCase):
 
     def test_pty(self):
         self.scenario("pty")
+
+    def test_metrics(self):
+        self.scenario("metrics")
 
     def test_code_interpreter(self):
         self.scenario("code")

@@ -13,6 +13,8 @@
 #define RING                3 /* samples kept per sandbox: rates over ~2 intervals */
 #define TEAM_PRUNE_EVERY_MS 3600000
 #define MIB                 (1024 * 1024)
+#define HISTORY_SPAN_MS     (3600 * 1000) /* the history a running sandbox keeps */
+#define DISK_EVERY          6             /* rounds between walks of a writable layer */
 
 struct raw_sample {
         int64_t mono_ms; /* when it was taken (rates) */
@@ -29,6 +31,13 @@ struct series {
         int64_t memory_mb; /* the sandbox's memory, when its cgroup has no limit */
         int64_t pids_max;
         uint64_t round; /* last round it was seen running */
+        /* the last hour, a ring of hist_cap points (allocated on the first) */
+        struct metric_point *hist;
+        size_t hist_cap, hist_n, hist_head; /* oldest at hist[hist_head] */
+        int64_t cpus;                       /* the sandbox's CPUs (cpuUsedPct's 100 %) */
+        int64_t started_ms;                 /* wall clock it (last) started running */
+        int64_t disk_bytes;                 /* the last walk of its writable layer */
+        uint64_t disk_round;                /* the round of that walk, 0: never */
 };
 
 struct sampler {
@@ -65,7 +74,63 @@ static struct series *series_get(struct sampler *s, const struct sandbox_rec *sb
         }
         x = &s->series[s->nseries++];
         *x = (struct series){ .id = xstrdup(sb->id) };
+        x->cpus = sb->cpu_count > 0 ? sb->cpu_count : 1;
+        x->started_ms = sb->activated_at > 0 ? sb->activated_at : sb->started_at;
+        /* an hour of rounds, plus one: the ring never drops a point younger than an hour */
+        x->hist_cap = (size_t)(HISTORY_SPAN_MS / (MAX(s->cd->cfg.metrics_interval, 1) * 1000)) + 2;
         return x;
+}
+
+static void series_release(struct series *x)
+{
+        free(x->id);
+        free(x->hist);
+}
+
+/* The history point of sample r (lock held), r not yet in the ring: CPU since the sample
+ * before it, or since the sandbox started; the disk of r when it walked the layer, else the
+ * last walk's. */
+static void history_add(struct series *x, const struct raw_sample *r, bool with_disk,
+                        uint64_t round)
+{
+        const struct raw_sample *prev = x->n > 0 ? &x->ring[(x->head + x->n - 1) % RING] : NULL;
+        const struct sandbox_usage *u = &r->u;
+        double pct = 0;
+        if (prev && u->cpu_usage_ns >= 0 && prev->u.cpu_usage_ns >= 0 && r->mono_ms > prev->mono_ms)
+                pct = (double)MAX(u->cpu_usage_ns - prev->u.cpu_usage_ns, (int64_t)0) / 1e6 /
+                      (double)(r->mono_ms - prev->mono_ms);
+        else if (!prev && u->cpu_usage_ns > 0)
+                pct = (double)u->cpu_usage_ns / 1e6 /
+                      (double)MAX(r->wall_ms - x->started_ms, (int64_t)1);
+        pct = pct * 100.0 / (double)x->cpus;
+        if (with_disk) {
+                x->disk_bytes = (int64_t)r->u.disk_bytes;
+                x->disk_round = round;
+        }
+        struct metric_point pt = {
+                .ts = r->wall_ms,
+                .cpu_pct = pct < 0     ? 0
+                           : pct > 100 ? 100
+                                       : pct,
+                .mem_total = u->memory_limit > 0 ? u->memory_limit : x->memory_mb * MIB,
+                .mem_cache = MAX(u->memory_cache, (int64_t)0),
+                .disk_used = x->disk_bytes,
+        };
+        pt.mem_used = MAX(u->memory_bytes - pt.mem_cache, (int64_t)0);
+        if (!x->hist)
+                x->hist = xzalloc(x->hist_cap * sizeof(*x->hist));
+        if (x->hist_n < x->hist_cap) {
+                x->hist[(x->hist_head + x->hist_n) % x->hist_cap] = pt;
+                x->hist_n++;
+        } else {
+                x->hist[x->hist_head] = pt;
+                x->hist_head = (x->hist_head + 1) % x->hist_cap;
+        }
+        /* older than an hour: gone */
+        while (x->hist_n > 0 && x->hist[x->hist_head].ts < r->wall_ms - HISTORY_SPAN_MS) {
+                x->hist_head = (x->hist_head + 1) % x->hist_cap;
+                x->hist_n--;
+        }
 }
 
 /* Adds a sample (lock held); updates the load averages with the interval since the last. */
@@ -138,11 +203,21 @@ static void snapshot_of(const struct series *x, struct metric_snapshot *ret)
         *ret = s;
 }
 
-static int take(struct coved *cd, const struct sandbox_rec *sb, struct raw_sample *ret,
-                struct cove_err **err)
+static int take(struct coved *cd, const struct sandbox_rec *sb, bool with_disk,
+                struct raw_sample *ret, struct cove_err **err)
 {
         *ret = (struct raw_sample){ .mono_ms = time_mono_ms(), .wall_ms = time_now_ms() };
-        return manager_usage(cd, sb, /* with_disk= */ false, &ret->u, err);
+        return manager_usage(cd, sb, with_disk, &ret->u, err);
+}
+
+/* Whether this round walks the sandbox's writable layer (lock not held). */
+static bool disk_due(struct sampler *s, const char *id, uint64_t round)
+{
+        (void)pthread_mutex_lock(&s->lock);
+        struct series *x = series_find(s, id);
+        bool due = !x || x->disk_round == 0 || x->disk_round + DISK_EVERY <= round;
+        (void)pthread_mutex_unlock(&s->lock);
+        return due;
 }
 
 /* ---- the thread ---- */
@@ -159,13 +234,17 @@ static void sample_sandboxes(struct sampler *s)
         for (size_t i = 0; all[i]; i++) {
                 struct sandbox_rec *sb = all[i];
                 struct raw_sample r;
-                if (sb->state != SANDBOX_RUNNING || take(s->cd, sb, &r, NULL) < 0)
+                if (sb->state != SANDBOX_RUNNING)
+                        continue;
+                bool with_disk = disk_due(s, sb->id, round);
+                if (take(s->cd, sb, with_disk, &r, NULL) < 0)
                         continue;
                 (void)pthread_mutex_lock(&s->lock);
                 struct series *x = series_get(s, sb);
                 x->memory_mb = sb->memory_mb;
                 x->pids_max = s->cd->cfg.pids_max;
                 x->round = round;
+                history_add(x, &r, with_disk, round);
                 series_add(x, &r);
                 (void)pthread_mutex_unlock(&s->lock);
         }
@@ -177,7 +256,7 @@ static void sample_sandboxes(struct sampler *s)
                         i++;
                         continue;
                 }
-                free(s->series[i].id);
+                series_release(&s->series[i]);
                 s->series[i] = s->series[--s->nseries];
         }
         s->last_round_mono = time_mono_ms();
@@ -277,7 +356,7 @@ void sampler_stop(struct coved *cd)
         if (s->running)
                 (void)pthread_join(s->thread, NULL);
         for (size_t i = 0; i < s->nseries; i++)
-                free(s->series[i].id);
+                series_release(&s->series[i]);
         free(s->series);
         (void)pthread_cond_destroy(&s->cond);
         (void)pthread_mutex_destroy(&s->lock);
@@ -285,11 +364,30 @@ void sampler_stop(struct coved *cd)
         cd->sampler = NULL;
 }
 
+/* A sandbox that started since the last round, sampled on request (its writable layer too). */
+static int sample_now(struct sampler *s, const struct sandbox_rec *sb, struct cove_err **err)
+{
+        struct raw_sample r;
+        int rc = take(s->cd, sb, /* with_disk= */ true, &r, err);
+        if (rc < 0)
+                return rc;
+        (void)pthread_mutex_lock(&s->lock);
+        struct series *x = series_get(s, sb);
+        x->memory_mb = sb->memory_mb;
+        x->pids_max = s->cd->cfg.pids_max;
+        x->round = s->round;
+        if (x->n == 0) {
+                history_add(x, &r, /* with_disk= */ true, s->round);
+                series_add(x, &r);
+        }
+        (void)pthread_mutex_unlock(&s->lock);
+        return 0;
+}
+
 int sampler_snapshot(struct coved *cd, const struct sandbox_rec *sb, struct metric_snapshot *ret,
                      struct cove_err **err)
 {
         struct sampler *s = cd->sampler;
-        struct raw_sample r;
 
         if (!s)
                 return cove_err_set_status(err, 503, EAGAIN, "metrics are not being sampled");
@@ -303,18 +401,54 @@ int sampler_snapshot(struct coved *cd, const struct sandbox_rec *sb, struct metr
         (void)pthread_mutex_unlock(&s->lock);
 
         /* Not sampled yet (it started since the last round): sample it now. */
-        int rc = take(cd, sb, &r, err);
+        int rc = sample_now(s, sb, err);
         if (rc < 0)
                 return rc;
         (void)pthread_mutex_lock(&s->lock);
-        x = series_get(s, sb);
-        x->memory_mb = sb->memory_mb;
-        x->pids_max = cd->cfg.pids_max;
-        x->round = s->round;
-        if (x->n == 0)
-                series_add(x, &r);
-        snapshot_of(x, ret);
+        x = series_find(s, sb->id);
+        if (x && x->n > 0)
+                snapshot_of(x, ret);
+        else
+                rc = cove_err_set_status(err, 503, EAGAIN, "sandbox '%s' is not sampled", sb->id);
         (void)pthread_mutex_unlock(&s->lock);
+        return rc;
+}
+
+int sampler_history(struct coved *cd, const struct sandbox_rec *sb, int64_t from_ms, int64_t to_ms,
+                    struct metric_point **ret, size_t *ret_n, struct cove_err **err)
+{
+        struct sampler *s = cd->sampler;
+        *ret = NULL;
+        *ret_n = 0;
+        if (!s)
+                return cove_err_set_status(err, 503, EAGAIN, "metrics are not being sampled");
+        if (sb->state != SANDBOX_RUNNING)
+                return 0;
+        (void)pthread_mutex_lock(&s->lock);
+        struct series *x = series_find(s, sb->id);
+        bool none = !x || x->hist_n == 0;
+        (void)pthread_mutex_unlock(&s->lock);
+        if (none) {
+                int rc = sample_now(s, sb, err);
+                if (rc < 0)
+                        return rc;
+        }
+        (void)pthread_mutex_lock(&s->lock);
+        x = series_find(s, sb->id);
+        size_t n = 0;
+        struct metric_point *v = x && x->hist_n ? xzalloc(x->hist_n * sizeof(*v)) : NULL;
+        for (size_t i = 0; x && i < x->hist_n; i++) {
+                const struct metric_point *p = &x->hist[(x->hist_head + i) % x->hist_cap];
+                if (p->ts >= from_ms && p->ts <= to_ms)
+                        v[n++] = *p;
+        }
+        (void)pthread_mutex_unlock(&s->lock);
+        if (n == 0) {
+                free(v);
+                v = NULL;
+        }
+        *ret = v;
+        *ret_n = n;
         return 0;
 }
 

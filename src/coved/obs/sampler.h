@@ -10,6 +10,11 @@
  * store (concurrent sandboxes, creates since the last sample: §9.3), and it prunes samples
  * older than team-metrics-retention. Memory is bounded by the number of running sandboxes:
  * sandboxes that stop running are forgotten at the next round.
+ *
+ * Each running sandbox also keeps a history of its last hour (HISTORY_SPAN_MS): one point per
+ * round with the CPU used since the point before (since the sandbox started, for its first
+ * point), memory, and the size of its writable layer (walked every DISK_EVERY rounds, carried
+ * forward between walks). The E2B face serves it (e2b.md §2.6); a pause or stop ends it.
  */
 #pragma once
 
@@ -34,6 +39,14 @@ struct metric_snapshot {
         int64_t tasks, tasks_max;
 };
 
+/* One point of a sandbox's history. */
+struct metric_point {
+        int64_t ts;                             /* ms, when it was sampled */
+        double cpu_pct;                         /* 0–100 of the sandbox's CPUs */
+        int64_t mem_used, mem_total, mem_cache; /* bytes; used without the page cache */
+        int64_t disk_used;                      /* bytes in the writable layer */
+};
+
 int sampler_start(struct coved *cd, struct cove_err **err);
 /* Stops and joins the thread, frees everything; no-op when not started. */
 void sampler_stop(struct coved *cd);
@@ -41,6 +54,11 @@ void sampler_stop(struct coved *cd);
  * rates are unknown until a second sample exists). */
 int sampler_snapshot(struct coved *cd, const struct sandbox_rec *sb, struct metric_snapshot *ret,
                      struct cove_err **err);
+/* The history points of a running sandbox with from_ms <= ts <= to_ms, oldest first
+ * (*ret: caller frees; NULL with *ret_n 0 when there are none). A running sandbox without any
+ * point yet is sampled now. */
+int sampler_history(struct coved *cd, const struct sandbox_rec *sb, int64_t from_ms, int64_t to_ms,
+                    struct metric_point **ret, size_t *ret_n, struct cove_err **err);
 /* Team samples of team_id with from_ms <= ts <= to_ms, oldest first (store_team_samples()). */
 int sampler_team_samples(struct coved *cd, const char *team_id, int64_t from_ms, int64_t to_ms,
                          struct team_sample **ret, size_t *ret_n, struct cove_err **err);

@@ -10,6 +10,7 @@
 #include "coved/api/validate.h"
 #include "coved/coved.h"
 #include "coved/manager/manager.h"
+#include "coved/obs/sampler.h"
 #include "coved/templates/templates.h"
 #include "lib/b64.h"
 #include "lib/json.h"
@@ -18,6 +19,7 @@
 #include "lib/timeutil.h"
 #include "lib/urlpath.h"
 
+#include <math.h>
 #include <strings.h>
 
 #define E2B_TIMEOUT_V1      15  /* s: POST /sandboxes without timeout (§2.3) */
@@ -963,33 +965,22 @@ static int h_logs_v1(struct http_req *r)
 
 /* ---- metrics (§2.6) ---- */
 
-/* One SandboxMetric of a running sandbox, measured now. */
-static json_t *metric_now(struct http_req *r, const struct sandbox_rec *sb)
+/* A SandboxMetric from a point of the sampler's history (obs/sampler.h). */
+static json_t *metric_json(const struct sandbox_rec *sb, const struct metric_point *p)
 {
-        struct sandbox_usage u = { 0 };
-        cleanup_err struct cove_err *err = NULL;
-        if (manager_usage(r->cd, sb, /* with_disk= */ true, &u, &err) < 0)
-                return NULL;
-        int64_t now = time_now_ms();
-        int64_t cpus = sb->cpu_count > 0 ? sb->cpu_count : 1;
-        int64_t ran_ms = MAX(now - (sb->activated_at ? sb->activated_at : sb->started_at), 1);
-        double pct = u.cpu_usage_ns > 0 ? (double)u.cpu_usage_ns / 1e6 * 100.0 /
-                                                  ((double)ran_ms * (double)cpus)
-                                        : 0;
-        pct = pct < 0 ? 0 : pct > 100 ? 100 : pct;
-        int64_t total = u.memory_limit > 0 ? u.memory_limit : sb->memory_mb * MIB;
-        int64_t cache = MAX(u.memory_cache, (int64_t)0);
-        int64_t used = MAX(u.memory_bytes - cache, (int64_t)0);
         char ts[TIME_RFC3339_MAX];
-        time_format_rfc3339(now, ts);
+        time_format_rfc3339(p->ts, ts);
         return json_pack("{s:s, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I}", "timestamp", ts,
-                         "timestampUnix", (json_int_t)(now / 1000), "cpuCount", (json_int_t)cpus,
-                         "cpuUsedPct", pct, "memUsed", (json_int_t)used, "memTotal",
-                         (json_int_t)total, "memCache", (json_int_t)cache, "diskUsed",
-                         (json_int_t)u.disk_bytes, "diskTotal",
+                         "timestampUnix", (json_int_t)(p->ts / 1000), "cpuCount",
+                         (json_int_t)(sb->cpu_count > 0 ? sb->cpu_count : 1), "cpuUsedPct",
+                         round(p->cpu_pct * 100) / 100, "memUsed", (json_int_t)p->mem_used,
+                         "memTotal", (json_int_t)p->mem_total, "memCache", (json_int_t)p->mem_cache,
+                         "diskUsed", (json_int_t)p->disk_used, "diskTotal",
                          (json_int_t)(sb->disk_size_mb * MIB));
 }
 
+/* GET /sandboxes/{id}/metrics?start=&end= (Unix seconds): the sampler's points (one per
+ * metrics-interval, the last hour while it runs), oldest first. */
 static int h_metrics(struct http_req *r)
 {
         cleanup_err struct cove_err *err = NULL;
@@ -999,26 +990,35 @@ static int h_metrics(struct http_req *r)
         const char *v;
         if (!id)
                 return 0;
-        if ((v = http_query(r, "start")) && *v && safe_atoi64(v, &start) < 0)
+        if ((v = http_query(r, "start")) && *v && (safe_atoi64(v, &start) < 0 || start < 0))
                 return http_reply_error(r, 400, "query 'start' must be Unix seconds");
-        if ((v = http_query(r, "end")) && *v && safe_atoi64(v, &end) < 0)
+        if ((v = http_query(r, "end")) && *v && (safe_atoi64(v, &end) < 0 || end < 0))
                 return http_reply_error(r, 400, "query 'end' must be Unix seconds");
-        if (start >= 0 && end >= 0 && end < start)
-                return http_reply_error(r, 400, "query 'end' is before 'start'");
         if (load(r, id, &sb, &err) < 0)
                 return http_reply_err(r, err);
-        json_t *arr = json_array();
-        int64_t now_s = time_now_ms() / 1000;
-        bool in_window = (start < 0 || start <= now_s) && (end < 0 || end >= now_s);
-        if (sb->state == SANDBOX_RUNNING && in_window) {
-                json_t *m = metric_now(r, sb);
-                if (m)
-                        json_array_append_new(arr, m);
+        int64_t now = time_now_ms();
+        /* start: the later of startedAt and an hour ago; end: now */
+        int64_t from = start >= 0 ? start * 1000 : MAX(sb->started_at, now - 3600 * 1000);
+        int64_t to = end >= 0 ? end * 1000 + 999 : now;
+        if (to < from && end >= 0) {
+                sandbox_rec_free(sb);
+                return http_reply_error(r, 400, "query 'end' is before 'start'");
         }
+        struct metric_point *pts = NULL;
+        size_t n = 0;
+        if (sampler_history(r->cd, sb, from, to, &pts, &n, &err) < 0) {
+                sandbox_rec_free(sb);
+                return http_reply_err(r, err);
+        }
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++)
+                json_array_append_new(arr, metric_json(sb, &pts[i]));
+        free(pts);
         sandbox_rec_free(sb);
         return http_reply_json(r, 200, arr);
 }
 
+/* GET /sandboxes/metrics?sandbox_ids=: the latest point of each listed running sandbox. */
 static int h_fleet_metrics(struct http_req *r)
 {
         cleanup_err struct cove_err *err = NULL;
@@ -1032,15 +1032,23 @@ static int h_fleet_metrics(struct http_req *r)
         if (manager_list(r->cd, r->auth.team_id, &all, &err) < 0)
                 return http_reply_err(r, err);
         json_t *out = json_object();
+        int64_t now = time_now_ms();
         for (size_t i = 0; all[i]; i++) {
                 if (all[i]->state != SANDBOX_RUNNING)
                         continue;
                 bool want = nids == 0;
                 for (size_t k = 0; !want && k < nids; k++)
                         want = streq(ids[k], all[i]->id);
-                json_t *m = want ? metric_now(r, all[i]) : NULL;
-                if (m)
-                        json_object_set_new(out, all[i]->id, m);
+                struct metric_point *pts = NULL;
+                size_t n = 0;
+                if (!want ||
+                    sampler_history(r->cd, all[i], now - 3600 * 1000, now, &pts, &n, NULL) < 0 ||
+                    n == 0) {
+                        free(pts);
+                        continue;
+                }
+                json_object_set_new(out, all[i]->id, metric_json(all[i], &pts[n - 1]));
+                free(pts);
         }
         sandbox_list_free(all);
         return http_reply_json(r, 200, json_pack("{s:o}", "sandboxes", out));
