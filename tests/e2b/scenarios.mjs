@@ -231,6 +231,45 @@ const scenarios = {
     })
   },
 
+  // network settings enforced (run by test_e2b_network.py in the test internet's host
+  // namespace: www.allowed.test and 198.51.100.10 / .20, 203.0.113.10 serve HTTP there)
+  async network() {
+    const curl = async (sbx, url) => {
+      const r = await sbx.commands.run(`curl -s -m 5 ${url}`).catch((e) => e)
+      return r instanceof CommandExitError ? `exit ${r.exitCode}` : r.stdout
+    }
+    const sbx = await Base.create({
+      ...T, allowInternetAccess: false, network: { allowOut: ['*.allowed.test', '198.51.100.20/32'] },
+    })
+    try {
+      assert.match(await curl(sbx, 'http://www.allowed.test/'), /hello from 198\.51\.100\.10:80/)
+      assert.match(await curl(sbx, 'http://198.51.100.20/'), /hello from 198\.51\.100\.20:80/)
+      assert.equal(await curl(sbx, 'http://203.0.113.10/'), 'exit 7') // refused at once
+      assert.equal(await curl(sbx, 'http://other.test/'), 'exit 6') // no such name for it
+      let info = await sbx.getInfo()
+      assert.equal(info.allowInternetAccess, false)
+      assert.deepEqual([...info.network.allowOut].sort(), ['*.allowed.test', '198.51.100.20/32'])
+
+      // PUT /network replaces the egress settings: internet back, only .20 denied
+      await Base.updateNetwork(sbx.sandboxId, { denyOut: ['198.51.100.20/32'] })
+      assert.match(await curl(sbx, 'http://203.0.113.10/'), /hello from 203\.0\.113\.10:80/)
+      assert.equal(await curl(sbx, 'http://other.test/'), 'exit 7') // resolves; its address is denied
+      assert.equal(await curl(sbx, 'http://198.51.100.20/'), 'exit 7')
+      info = await sbx.getInfo()
+      assert.deepEqual([info.network.allowOut, info.network.denyOut], [[], ['198.51.100.20/32']])
+      assert.equal(info.allowInternetAccess, undefined)
+
+      // {} clears the rules
+      await Base.updateNetwork(sbx.sandboxId, {})
+      assert.match(await curl(sbx, 'http://198.51.100.20/'), /hello from 198\.51\.100\.20:80/)
+      // an egress proxy is not Cove's: 400, nothing changes
+      await assert.rejects(Base.updateNetwork(sbx.sandboxId, { egressProxy: { address: 'http://x:1' } }))
+      assert.match(await curl(sbx, 'http://198.51.100.20/'), /hello from/)
+    } finally {
+      await sbx.kill()
+    }
+  },
+
   async commands() {
     await withSandbox(async (sbx) => {
       const who = await sbx.commands.run('whoami; pwd')
