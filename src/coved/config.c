@@ -101,6 +101,8 @@ static const struct setting settings[] = {
           "default per-team longest sandbox timeout (s, 0: 86400)"),
         S("e2b-domain", e2b_domain, "",
           "domain of E2B Host routing: <port>-<sandboxID>.DOMAIN (default: off)"),
+        I("e2b-ready-wait", e2b_ready_wait, "50", 1, 3600,
+          "longest create wait of the E2B face (s); then 503, the sandbox deleted"),
         /* the build plane (build-plane.md) */
         L("registry-mirror", registry_mirrors,
           "HOST=URL[,only]: pull images of HOST from URL first (repeatable)"),

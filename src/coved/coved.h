@@ -53,6 +53,7 @@ struct coved_config {
         int64_t limit_concurrent_builds;
         int64_t limit_max_lifetime; /* s; 0: 86400 */
         char *e2b_domain;           /* E2B Host routing (e2b.md §3.5); "" = off */
+        int64_t e2b_ready_wait;     /* s, 50: the E2B face's create wait (e2b.md §2.3) */
         /* the build plane */
         char *registry_mirrors;         /* "HOST=URL[,only]" lines, may be "" */
         int64_t max_concurrent_builds;  /* 2 */

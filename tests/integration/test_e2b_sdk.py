@@ -15,9 +15,11 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import unittest
 
 from coveharness import BUILD, Coved, ROOT
+import buildfix as bf
 import registryfix as rf
 
 E2B_DIR = os.path.join(ROOT, "tests", "e2b")
@@ -116,6 +118,51 @@ class E2BTemplates(unittest.TestCase):
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
         self.assertEqual(p.returncode, 0, "scenario failed:\n%s\n--- coved log ---\n%s" %
                          (p.stdout[-6000:], self.cd.read_log()[-3000:]))
+
+
+class E2BCreateWait(unittest.TestCase):
+    """e2b.md §2.3: the create wait is bounded (50 s; 3 s here, --e2b-ready-wait) and ends in
+    503 with nothing left behind; a sandbox whose client went away before its 201 is deleted."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cd = Coved.for_class(cls, api_key=KEY, extra_args=["--e2b-ready-wait", "3"])
+
+    def template(self, name, ready_cmd):
+        st, t, _ = self.cd.api("POST", "/templates", {"name": name, "baseTemplateID": "base",
+                                                      "readyCmd": ready_cmd})
+        self.assertEqual(st, 202, t)
+        st, b, _ = self.cd.api("POST", "/templates/%s/builds" % t["templateID"], {})
+        self.assertEqual(st, 202, b)
+        s, logs = bf.wait_build(self.cd, t["templateID"], b["buildID"])
+        self.assertEqual(s["status"], "ready", logs)
+        return t["templateID"]
+
+    def sandboxes_of(self, tid):
+        st, lst, _ = self.cd.api("GET", "/sandboxes?state=starting,running,paused,stopped")
+        self.assertEqual(st, 200, lst)
+        return [s for s in lst if s["templateID"] == tid]
+
+    def test_ready_wait_runs_out(self):
+        tid = self.template("never-ready", "false")
+        st, e, _ = self.cd.request("POST", "/v2/sandboxes", {"templateID": "never-ready"})
+        self.assertEqual((st, e["code"]), (503, 503), e)
+        self.assertRegex(e["message"], r"^sandbox '[a-z0-9]{20}' was not ready within 3s$")
+        self.assertEqual(self.sandboxes_of(tid), [])
+
+    def test_client_gone_before_201(self):
+        tid = self.template("slow-ready", "sleep 2")
+        conn = http.client.HTTPConnection("127.0.0.1", self.cd.port, timeout=30)
+        body = json.dumps({"templateID": "slow-ready", "timeout": 300})
+        conn.request("POST", "/v2/sandboxes", body=body, headers={
+            "X-API-KEY": KEY, "Content-Type": "application/json"})
+        time.sleep(0.5)  # coved is waiting for the readyCmd now
+        conn.close()     # the client gives up
+        deadline = time.monotonic() + 60
+        while "went away before its 201" not in self.cd.read_log() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertIn("went away before its 201", self.cd.read_log())
+        self.assertEqual(self.sandboxes_of(tid), [])
 
 
 class E2BRouting(unittest.TestCase):

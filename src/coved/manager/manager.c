@@ -381,7 +381,7 @@ static void reclaim_orphans(struct coved *cd)
  * sandbox's disk image and uid block were admitted before its row was written (admit()). */
 static int start_runtime(struct coved *cd, const struct sandbox_rec *sb,
                          const struct template_rec *t, const json_t *volumes,
-                         struct engine_identity *ret, struct cove_err **err)
+                         int64_t ready_deadline, struct engine_identity *ret, struct cove_err **err)
 {
         int64_t range = 0;
         int r = store_uidrange_get(cd->store, sb->id, &range, err);
@@ -405,8 +405,8 @@ static int start_runtime(struct coved *cd, const struct sandbox_rec *sb,
         r = engine_start(cd, &spec, ret, err);
         if (r < 0)
                 return r;
-        r = agent_client_ping(cd, sb->id, (int)MIN(cd->cfg.ready_wait * 1000, AGENT_READY_MAX_MS),
-                              err);
+        int64_t left = MAX(ready_deadline - time_mono_ms(), (int64_t)1);
+        r = agent_client_ping(cd, sb->id, (int)MIN(left, AGENT_READY_MAX_MS), err);
         if (r < 0) {
                 (void)engine_destroy(cd, sb->id, ret, NULL);
                 return cove_err_wrap(err, "agent did not answer");
@@ -657,12 +657,28 @@ static int resolve_template(struct coved *cd, const char *ref, struct template_r
         return r;
 }
 
+/* The error of a waitReady create whose sandbox did not start (and is gone): 500, or 503
+ * when the caller's own ready wait ran out (create_params.ready_wait_ms). */
+static int start_failed(struct cove_err **err, const struct create_params *p, const char *id,
+                        int64_t ready_deadline, int64_t wait_ms, const struct cove_err *why)
+{
+        if (p->ready_wait_ms > 0 && time_mono_ms() >= ready_deadline)
+                return cove_err_set_status(err, 503, ETIMEDOUT,
+                                           "sandbox '%s' was not ready within %llds", id,
+                                           (long long)((wait_ms + 999) / 1000));
+        return cove_err_set_status(err, 500, EIO, "sandbox '%s' failed to start: %s", id, why->msg);
+}
+
 static int create_sandbox(struct coved *cd, const struct create_params *p, struct sandbox_rec **ret,
                           struct cove_err **err)
 {
         const char *ref = p->template_ref && *p->template_ref ? p->template_ref : "base";
         struct template_rec *owned = NULL;
         const struct template_rec *t = p->tpl;
+        int64_t wait_ms = cd->cfg.ready_wait * 1000;
+        if (p->ready_wait_ms > 0 && p->ready_wait_ms < wait_ms)
+                wait_ms = p->ready_wait_ms;
+        int64_t ready_deadline = time_mono_ms() + wait_ms;
         int r = 0;
 
         if (!t)
@@ -734,7 +750,7 @@ static int create_sandbox(struct coved *cd, const struct create_params *p, struc
                     "sandbox created from template '%s' (%s), timeout %llds", ref, t->id,
                     (long long)timeout_s);
 
-        if (start_runtime(cd, sb, t, mounts, &who, &serr) < 0) {
+        if (start_runtime(cd, sb, t, mounts, ready_deadline, &who, &serr) < 0) {
                 log_warning("sandbox '%s' failed to start: %s", id, serr->msg);
                 if (p->wait_ready) {
                         (void)release_engine_and_range(cd, id, NULL, NULL);
@@ -743,8 +759,7 @@ static int create_sandbox(struct coved *cd, const struct create_params *p, struc
                         (void)store_sandbox_delete_event(cd->store, id, ev, NULL);
                         event_rec_free(ev);
                         (void)store_log_delete_all(cd->store, id, NULL);
-                        r = cove_err_set_status(err, 500, EIO, "sandbox '%s' failed to start: %s",
-                                                id, serr->msg);
+                        r = start_failed(err, p, id, ready_deadline, wait_ms, serr);
                         goto out;
                 }
                 (void)engine_destroy(cd, id, NULL, NULL); /* its uid block goes with its row */
@@ -759,13 +774,13 @@ static int create_sandbox(struct coved *cd, const struct create_params *p, struc
                 log_warning("sandbox '%s': %s", id, serr->msg);
         cove_err_free(&serr);
         if (p->wait_ready && t->ready_cmd && *t->ready_cmd &&
-            wait_ready_cmd(cd, sb, t->ready_cmd, cd->cfg.ready_wait * 1000, &serr) < 0) {
+            wait_ready_cmd(cd, sb, t->ready_cmd, MAX(ready_deadline - time_mono_ms(), (int64_t)1),
+                           &serr) < 0) {
                 log_warning("sandbox '%s': %s", id, serr->msg);
                 (void)engine_destroy(cd, id, &who, NULL);
                 (void)store_sandbox_delete(cd->store, id, NULL);
                 (void)store_log_delete_all(cd->store, id, NULL);
-                r = cove_err_set_status(err, 500, EIO, "sandbox '%s' failed to start: %s", id,
-                                        serr->msg);
+                r = start_failed(err, p, id, ready_deadline, wait_ms, serr);
                 goto out;
         }
         struct start_result res = { .who = &who };

@@ -40,6 +40,10 @@ struct create_params {
         const struct template_rec *tpl;
         int64_t timeout_s;        /* 0 → template ttl or the default */
         bool wait_ready;
+        /* > 0: the ready wait (agent, readyCmd) ends this long after the create began, if that
+         * is sooner than ready-wait, and running out of it is 503 "sandbox '<id>' was not
+         * ready within <n>s" with the sandbox deleted (the E2B face's 50 s, e2b.md §2.3) */
+        int64_t ready_wait_ms;
         bool auto_pause;
         bool auto_resume;
         json_t *metadata; /* borrowed; object string→string or NULL */

@@ -14,12 +14,14 @@
 #include "coved/templates/templates.h"
 #include "lib/b64.h"
 #include "lib/json.h"
+#include "lib/log.h"
 #include "lib/macro.h"
 #include "lib/parse.h"
 #include "lib/timeutil.h"
 #include "lib/urlpath.h"
 
 #include <math.h>
+#include <poll.h>
 #include <strings.h>
 
 #define E2B_TIMEOUT_V1      15  /* s: POST /sandboxes without timeout (§2.3) */
@@ -255,6 +257,17 @@ static int network_policy(json_t *req, json_t *base, bool replace, json_t **ret,
         return 0;
 }
 
+/* The client closed its end of the connection (it gave up waiting): an end-of-file or an
+ * error pending on the socket, seen without reading. */
+static bool client_gone(struct http_req *r)
+{
+        int fd = http_client_socket(r);
+        if (fd < 0)
+                return false;
+        struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+        return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 static int create(struct http_req *r, int64_t default_timeout)
 {
         json_auto_t *body = NULL;
@@ -326,6 +339,8 @@ static int create(struct http_req *r, int64_t default_timeout)
                 .template_ref = ref,
                 .timeout_s = timeout,
                 .wait_ready = true,
+                /* the SDKs give up after 60 s: at most 50 s here, then 503 (§2.3) */
+                .ready_wait_ms = r->cd->cfg.e2b_ready_wait * 1000,
                 .auto_pause = q.auto_pause.set && q.auto_pause.v,
                 .auto_resume = auto_resume,
                 .metadata = q.metadata,
@@ -350,6 +365,13 @@ static int create(struct http_req *r, int64_t default_timeout)
         create_req_release(&q);
         if (rc < 0)
                 return http_reply_err(r, err);
+        if (client_gone(r)) {
+                /* nobody will learn its ID (§2.3, Cove decision): gone at once */
+                log_info("sandbox '%s': the client went away before its 201, deleting it", sb->id);
+                (void)manager_delete(r->cd, r->auth.team_id, sb->id, NULL);
+                sandbox_rec_free(sb);
+                return http_reply_error(r, 499, "client closed the request");
+        }
         json_t *out = render(r, sb, RENDER_SANDBOX);
         sandbox_rec_free(sb);
         return http_reply_json(r, 201, out);
