@@ -119,9 +119,16 @@ int fs_req_parse(struct agent_call *c, const struct json_field *fields, struct f
         return 0;
 }
 
+_Thread_local const struct agent_user *agent_fs_owner;
+
+uid_t fs_acting_uid(const struct agent_call *c)
+{
+        return agent_e2b_dialect || !c->user ? 0 : c->user->uid;
+}
+
 bool fs_acting_root(const struct agent_call *c)
 {
-        return !c->user || c->user->uid == 0;
+        return fs_acting_uid(c) == 0;
 }
 
 /* ---- dispatch ---- */
@@ -164,12 +171,16 @@ int fs_handle(struct agent_call *c)
         if (!op)
                 return agent_reply_err(c->fd, 501, "method '%s' is not implemented", c->op);
 
-        r = agent_fscreds_enter(c->user);
+        /* E2B: root's privileges, the acting user's ownership (e2b.md §4.2) */
+        r = agent_e2b_dialect ? 0 : agent_fscreds_enter(c->user);
         if (r < 0)
                 return agent_reply_err(c->fd, 500, "cannot act as user '%s': %s",
                                        c->user ? c->user->name : "root", strerror(-r));
+        agent_fs_owner = agent_e2b_dialect && c->user && c->user->uid != 0 ? c->user : NULL;
         r = op->fn(c, &err);
-        agent_fscreds_leave();
+        agent_fs_owner = NULL;
+        if (!agent_e2b_dialect)
+                agent_fscreds_leave();
         if (r >= 0)
                 return 0;
         if (!err)

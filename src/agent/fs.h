@@ -16,7 +16,8 @@
  * Rules every op follows:
  * - It runs on the serving thread with the acting user's fs credentials already entered by
  *   fs_handle() (agent_fscreds_enter), so permission checks and the ownership of new files are
- *   the kernel's.
+ *   the kernel's. On the E2B face (e2b.md §4.2) it runs as root instead, and what it creates
+ *   or overwrites is handed to the acting user (agent_fs_owner).
  * - The agent lives in the sandbox's mount namespace: "/" is the sandbox root. Paths are
  *   normalised lexically first (fs_path_resolve: relative to the user's home; ".", ".." and
  *   "//" removed; ".." above "/" stays at "/").
@@ -81,6 +82,11 @@ int fs_req_parse(struct agent_call *c, const struct json_field *fields, struct f
 
 /* Is the call acting as root (chown allowed, owners kept)? */
 bool fs_acting_root(const struct agent_call *c);
+/* The uid whose permissions the op has: the acting user's, or 0 on the E2B face. */
+uid_t fs_acting_uid(const struct agent_call *c);
+/* Per thread, during one E2B-face op acting for a user other than root: the owner of every
+ * file and directory the op creates and of every file it overwrites (e2b.md §4.2). */
+extern _Thread_local const struct agent_user *agent_fs_owner;
 
 /* ---- fs_path.c ---- */
 

@@ -65,7 +65,7 @@ static int compose_check(const struct agent_call *c, char **src, size_t n, const
                 r = fs_at_lstat(&at, &st);
                 if (r < 0)
                         return fs_err_lookup(err, r, src[i]);
-                r = fs_check_removable(&at, &st, c->user ? c->user->uid : 0, src[i], err);
+                r = fs_check_removable(&at, &st, fs_acting_uid(c), src[i], err);
                 if (r < 0)
                         return r;
         }

@@ -256,7 +256,7 @@ static int move_copy(const struct agent_call *c, const struct fs_at *src_at, con
         const char *dname = fs_path_base(dst);
         int r;
 
-        r = fs_tree_check_removable(src_at, sst, c->user ? c->user->uid : 0, src, err);
+        r = fs_tree_check_removable(src_at, sst, fs_acting_uid(c), src, err);
         if (r < 0)
                 return r;
         for (unsigned i = 0; i < FS_TMP_TRIES; i++) {
@@ -287,7 +287,7 @@ static int move_into(struct agent_call *c, const struct fs_at *src_at, const str
         const char *dname = fs_path_base(dst);
         bool same = streq(src, dst), dst_exists = false;
         struct stat dst_st, sdir, ddir;
-        uid_t uid = c->user ? c->user->uid : 0;
+        uid_t uid = fs_acting_uid(c);
         int r;
 
         if (!same && fstatat(pfd, dname, &dst_st, AT_SYMLINK_NOFOLLOW) >= 0) {
@@ -364,7 +364,7 @@ int fs_op_move(struct agent_call *c, struct cove_err **err)
          * filesystem as it was (parents it had to create are removed again on failure). */
         parent = fs_path_parent(dst);
         if (!streq(src, dst)) {
-                r = fs_check_removable(&src_at, &sst, c->user ? c->user->uid : 0, src, err);
+                r = fs_check_removable(&src_at, &sst, fs_acting_uid(c), src, err);
                 if (r < 0)
                         return r;
                 r = fs_tree_check_creatable(parent, err);

@@ -209,6 +209,8 @@ static int fs_sink_copy_in_place(struct fs_sink *s, int mode)
                 return -errno;
         if (mode >= 0 && fchmod(out, (mode_t)mode) < 0)
                 return -errno;
+        if (agent_fs_owner && fchown(out, agent_fs_owner->uid, agent_fs_owner->gid) < 0)
+                return -errno;
         (void)unlinkat(s->dirfd, s->tmp, 0);
         return 0;
 }
@@ -221,10 +223,18 @@ int fs_sink_commit(struct fs_sink *s, int mode, bool root, const char *path, str
                         return fs_err(err, errno, path);
                 if (mode >= 0 && fchmod(s->fd, (mode_t)mode) < 0)
                         return fs_err(err, errno, path);
+                if (agent_fs_owner && fchown(s->fd, agent_fs_owner->uid, agent_fs_owner->gid) < 0)
+                        return fs_err(err, errno, path);
                 return 0;
         }
-        if (s->have_old && root && fchown(s->fd, s->old.st_uid, s->old.st_gid) < 0)
+        /* the new content's owner: the E2B face's acting user, else the old file's (root) */
+        if (agent_fs_owner) {
+                if (fchown(s->fd, agent_fs_owner->uid, agent_fs_owner->gid) < 0)
+                        return fs_err(err, errno, path);
+        } else if (s->have_old && root && fchown(s->fd, s->old.st_uid, s->old.st_gid) < 0) {
                 return fs_err(err, errno, path);
+        }
+        /* (chown first: it clears setuid/setgid, which the chmod then restores) */
         mode_t m = mode >= 0 ? (mode_t)mode : s->have_old ? s->old.st_mode & 07777 : 0644;
         if (fchmod(s->fd, m) < 0)
                 return fs_err(err, errno, path);

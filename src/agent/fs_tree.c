@@ -25,6 +25,10 @@ int fs_tree_mkdir_at(int dirfd, const char *name)
         fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd >= 0 && fstat(fd, &st) >= 0 && (st.st_mode & 0777) != 0755)
                 (void)fchmod(fd, (st.st_mode & 07000) | 0755);
+        /* the E2B face creates as root for the acting user (chown keeps no setgid bit on a
+         * directory, so the mode stays) */
+        if (fd >= 0 && agent_fs_owner && fchown(fd, agent_fs_owner->uid, agent_fs_owner->gid) < 0)
+                return -errno;
         return 0;
 }
 

@@ -445,12 +445,14 @@ static int open_watch_dir(const struct agent_call *c, const char *path, struct c
         struct statfs sfs;
         int r;
 
-        r = agent_fscreds_enter(c->user);
+        /* the E2B face watches with root's privileges (e2b.md §4.2) */
+        r = agent_e2b_dialect ? 0 : agent_fscreds_enter(c->user);
         if (r < 0)
                 return cove_err_set_status(err, 500, -r, "cannot act as user '%s': %m",
                                            c->user ? c->user->name : "root");
         fd = fs_open_dir(path, err);
-        agent_fscreds_leave();
+        if (!agent_e2b_dialect)
+                agent_fscreds_leave();
         if (fd < 0)
                 return fd;
 

@@ -345,6 +345,25 @@ const scenarios = {
       await sbx.files.remove('/tmp/never-there') // a missing path is fine
       await assert.rejects(sbx.files.read('/tmp/never-there'))
 
+      // transfers run as root, and what they create or overwrite belongs to the acting user
+      // (e2b.md §4.2): /root is root's 0700 directory
+      const inRoot = await sbx.files.write('/root/deep/for-user.txt', 'mine')
+      assert.equal(inRoot.path, '/root/deep/for-user.txt')
+      assert.equal(await sbx.files.read('/root/deep/for-user.txt'), 'mine')
+      assert.equal((await sbx.files.getInfo('/root/deep/for-user.txt')).owner, 'user')
+      assert.equal((await sbx.files.getInfo('/root/deep')).owner, 'user')
+      await sbx.files.write('/opt/shared/conf.txt', 'by root', { user: 'root' })
+      assert.equal((await sbx.files.getInfo('/opt/shared/conf.txt')).owner, 'root')
+      await sbx.files.write('/opt/shared/conf.txt', 'by user')
+      const over = await sbx.files.getInfo('/opt/shared/conf.txt')
+      assert.deepEqual([over.owner, await sbx.files.read('/opt/shared/conf.txt')], ['user', 'by user'])
+      assert.equal((await sbx.files.getInfo('/opt/shared')).owner, 'root') // it existed
+      assert.equal(await sbx.files.makeDir('/srv/made/here'), true)
+      assert.equal((await sbx.files.getInfo('/srv/made/here')).owner, 'user')
+      assert.equal((await sbx.files.getInfo('/srv/made')).owner, 'user')
+      // processes still run as the acting user
+      assert.equal((await sbx.commands.run('cat /root/deep/for-user.txt').catch((e) => e)).exitCode, 1)
+
       // metadata attributes (X-Metadata-*)
       await sbx.files.write('/tmp/meta.txt', 'm', { metadata: { owner: 'alice', Kind: 'note' } })
       const st = await sbx.files.getInfo('/tmp/meta.txt')
