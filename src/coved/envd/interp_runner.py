@@ -406,49 +406,78 @@ def kernel():
 
 # ---- one-shot languages ----
 
-JS_KEYWORDS = ("const ", "let ", "var ", "function", "class ", "if ", "if(", "for ", "for(",
-               "while", "return", "import ", "export ", "throw ", "try", "}", "//", "/*", "else",
-               "switch", "do ", "do{", "async function")
+# JavaScript and TypeScript (§5.3): a driver module runs the cell as an ES module. It finds
+# the cell's last top-level statement with node's own parser (acorn, which node carries and
+# exposes to --expose-internals) and, when that is an expression statement, rewrites it to keep
+# its value; TypeScript is first compiled by tsx's esbuild, so a syntax error is reported before
+# anything runs. The value (awaited when it is a promise) is reported, one JSON line appended
+# to the file COVE_REPORT_FILE (a file: tsx runs the driver in a child process of its own, which
+# gets no other descriptor), as it is (strings) or as util.inspect prints it; an uncaught
+# exception as its name, message and stack. Without acorn (a node that no longer carries it) the cell runs without a value.
+JS_DRIVER = r"""
+import fs from 'node:fs';
+import path from 'node:path';
+import util from 'node:util';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 
-JS_PRELUDE = r"""
-const __cove_fs = await import('node:fs');
-const __cove_util = await import('node:util');
-const __cove_report = (o) => { try { __cove_fs.writeSync(Number(process.env.COVE_REPORT_FD), JSON.stringify(o) + '\n'); } catch (_) {} };
-const __cove_fail = (e) => { __cove_report({ error: { name: (e && e.name) || 'Error', value: (e && e.message !== undefined) ? String(e.message) : String(e), traceback: (e && e.stack) || String(e) } }); process.exit(1); };
-process.on('uncaughtException', __cove_fail);
-process.on('unhandledRejection', __cove_fail);
+const [lang, src] = process.argv.slice(2);
+const require = createRequire(import.meta.url);
+const KEY = Symbol.for('cove.result');
+const report = (o) => { try { fs.appendFileSync(process.env.COVE_REPORT_FILE, JSON.stringify(o) + '\n'); } catch (_) {} };
+const errorOf = (e) => ({ name: (e && e.name) || 'Error', value: e && e.message !== undefined ? String(e.message) : String(e), traceback: (e && e.stack) || String(e) });
+const fail = (e) => { report({ error: errorOf(e) }); process.exit(1); };
+process.on('uncaughtException', fail);
+process.on('unhandledRejection', fail);
+
+function esbuild() {
+  // tsx's own esbuild, next to the tsx on PATH
+  for (const dir of (process.env.PATH || '').split(':')) {
+    try {
+      const tsx = fs.realpathSync(path.join(dir || '.', 'tsx'));
+      return createRequire(tsx)('esbuild');
+    } catch (_) {}
+  }
+  return null;
+}
+
+function withResult(code) {
+  let acorn, tree;
+  try { acorn = require('internal/deps/acorn/acorn/dist/acorn'); } catch (_) { return code; }
+  try {
+    tree = acorn.parse(code, { ecmaVersion: 'latest', sourceType: 'module', allowAwaitOutsideFunction: true, allowHashBang: true });
+  } catch (_) { return code; } // a syntax error: the import below reports it
+  const last = tree.body[tree.body.length - 1];
+  if (!last || last.type !== 'ExpressionStatement' || last.directive === 'use strict') return code;
+  const e = last.expression;
+  return code.slice(0, last.start) + 'globalThis[Symbol.for("cove.result")] = (' + code.slice(e.start, e.end) + ');' + code.slice(last.end);
+}
+
+let code = fs.readFileSync(src, 'utf8');
+if (lang === 'typescript') {
+  const eb = esbuild();
+  if (eb) {
+    try {
+      code = eb.transformSync(code, { loader: 'ts', format: 'esm', target: 'esnext', sourcefile: 'cell.ts' }).code;
+    } catch (e) {
+      const first = e.errors && e.errors[0];
+      const where = first && first.location ? ` (${first.location.line}:${first.location.column})` : '';
+      report({ error: { name: 'SyntaxError', value: (first ? first.text : String(e.message)) + where, traceback: String(e.message) } });
+      process.exit(1);
+    }
+  }
+}
+const cell = path.join(path.dirname(src), 'cell.mjs');
+fs.writeFileSync(cell, withResult(code));
+try {
+  await import(pathToFileURL(cell).href);
+  let v = globalThis[KEY];
+  if (v !== null && (typeof v === 'object' || typeof v === 'function') && typeof v.then === 'function') v = await v;
+  if (v !== undefined) report({ result: typeof v === 'string' ? v : util.inspect(v) });
+} catch (e) {
+  fail(e);
+}
 """
-
-JS_RESULT = r"""
-;if (__cove_value !== undefined) __cove_report({ result: typeof __cove_value === 'string' ? __cove_value : __cove_util.inspect(__cove_value) });
-"""
-
-
-def js_program(code, with_value):
-    lines = code.rstrip().split("\n")
-    body = code
-    if with_value and lines:
-        last = lines[-1].strip()
-        if last.endswith(";"):
-            last = last[:-1]
-        head = "\n".join(lines[:-1])
-        # the last statement of the last line (a ';' inside a string defeats this: then the
-        # syntax check below falls back to running the code without a value)
-        cut = last.rfind(";")
-        if cut >= 0:
-            head += "\n" + last[:cut + 1]
-            last = last[cut + 1:].strip()
-        if last and not last.endswith(("{", ",", "(", "[")) and not last.startswith(JS_KEYWORDS):
-            body = head + "\nconst __cove_value = await (" + last + ");" + JS_RESULT
-        else:
-            with_value = False
-    if not with_value:
-        body = code
-    # static imports must stay at the top of a module
-    imports, rest = [], []
-    for line in body.split("\n"):
-        (imports if line.lstrip().startswith("import ") and " from " in line else rest).append(line)
-    return "\n".join(imports) + "\n" + JS_PRELUDE + "\n".join(rest) + "\n", with_value
 
 
 def oneshot(lang):
@@ -462,19 +491,16 @@ def oneshot(lang):
     emit({"type": "number_of_executions", "execution_count": int(req.get("count") or 1)})
     tmp = tempfile.mkdtemp(prefix=".cove-interp-")
     try:
-        ext = {"javascript": "mjs", "typescript": "mts", "bash": "sh", "r": "R", "java": "jsh"}[lang]
+        ext = {"javascript": "js", "typescript": "ts", "bash": "sh", "r": "R", "java": "jsh"}[lang]
         path = os.path.join(tmp, "cell." + ext)
         if lang in ("javascript", "typescript"):
-            prog, with_value = js_program(code, True)
-            runner = ["node"] if lang == "javascript" else ["tsx"]
+            driver = os.path.join(tmp, "driver.mjs")
+            with open(driver, "w") as f:
+                f.write(JS_DRIVER)
             with open(path, "w") as f:
-                f.write(prog)
-            check = subprocess.run(runner[:1] + ["--check", path] if lang == "javascript" else ["true"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
-            if check.returncode != 0 and with_value:
-                with open(path, "w") as f:
-                    f.write(js_program(code, False)[0])
-            argv = runner + [path]
+                f.write(code)
+            # tsx runs the TypeScript driver, so that the cell's own imports of .ts files work
+            argv = ["node" if lang == "javascript" else "tsx", "--expose-internals", driver, lang, path]
         elif lang == "bash":
             with open(path, "w") as f:
                 f.write(code)
@@ -487,15 +513,10 @@ def oneshot(lang):
             with open(path, "w") as f:
                 f.write(code + "\n/exit\n")
             argv = ["jshell", "--execution", "local", "-q", path]
-        rfd, wfd = os.pipe()
-        env["COVE_REPORT_FD"] = str(wfd)
+        report_file = os.path.join(tmp, "report.jsonl")
+        env["COVE_REPORT_FILE"] = report_file
         p = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, pass_fds=(wfd,) if lang in ("javascript", "typescript") else (),
-                             start_new_session=True)
-        os.close(wfd)
-        if lang not in ("javascript", "typescript"):
-            os.close(rfd)
-            rfd = -1
+                             stderr=subprocess.PIPE, start_new_session=True)
 
         def interrupted(*_a):
             try:
@@ -504,22 +525,22 @@ def oneshot(lang):
                 pass
         signal.signal(signal.SIGINT, interrupted)
         signal.signal(signal.SIGTERM, interrupted)
-        report = b""
         fds = {p.stdout.fileno(): OUT, p.stderr.fileno(): ERR}
-        if rfd >= 0:
-            fds[rfd] = None
         while fds:
             ready, _, _ = select.select(list(fds), [], [])
             for fd in ready:
                 data = os.read(fd, 65536)
                 if not data:
                     del fds[fd]
-                elif fds[fd] is None:
-                    report += data
                 else:
                     fds[fd].add(data.decode("utf-8", "replace"))
         rc = p.wait()
         flush_output()
+        try:
+            with open(report_file, "rb") as f:
+                report = f.read(16 << 20)
+        except OSError:
+            report = b""
         for line in report.decode("utf-8", "replace").splitlines():
             try:
                 o = json.loads(line)
