@@ -165,6 +165,90 @@ class E2BCreateWait(unittest.TestCase):
         self.assertEqual(self.sandboxes_of(tid), [])
 
 
+class E2BContextsAcrossRestart(unittest.TestCase):
+    """Code contexts (e2b.md §5.3) outlive a restart of coved: the same IDs are listed, and
+    kernels that still run keep their state; a contexts file that is not Cove's is ignored."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cd = Coved.for_class(cls, api_key=KEY)
+
+    def interp(self, method, path, body=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.cd.port, timeout=120)
+        conn.request(method, path, body=json.dumps(body) if body is not None else None, headers={
+            "E2b-Sandbox-Id": self.sb["sandboxID"], "E2b-Sandbox-Port": "49999",
+            "X-Access-Token": self.sb["envdAccessToken"], "Content-Type": "application/json"})
+        resp = conn.getresponse()
+        data = resp.read()
+        conn.close()
+        return resp.status, data
+
+    def run_code(self, code, context_id=None, language=None):
+        body = {"code": code}
+        if context_id:
+            body["context_id"] = context_id
+        if language:
+            body["language"] = language
+        st, data = self.interp("POST", "/execute", body)
+        self.assertEqual(st, 200, data)
+        lines = [json.loads(x) for x in data.decode().splitlines()]
+        results = [x.get("text") for x in lines if x["type"] == "result"]
+        errors = [x for x in lines if x["type"] == "error"]
+        self.assertEqual(errors, [], lines)
+        return results[0] if results else None
+
+    def contexts(self):
+        st, data = self.interp("GET", "/contexts")
+        self.assertEqual(st, 200, data)
+        return json.loads(data)
+
+    def restart(self):
+        self.cd.kill9()
+        self.cd.start()
+
+    def test_contexts_survive_a_restart(self):
+        st, self.sb, _ = self.cd.request("POST", "/v2/sandboxes", {"templateID": "code-interpreter-v1",
+                                                                   "timeout": 600})
+        self.assertEqual(st, 201, self.sb)
+        self.addCleanup(self.cd.request, "DELETE", "/sandboxes/" + self.sb["sandboxID"])
+        self.run_code("x = 41")
+        st, js = self.interp("POST", "/contexts", {"language": "js", "cwd": "/tmp"})
+        self.assertEqual(st, 200, js)
+        js = json.loads(js)
+        st, py2 = self.interp("POST", "/contexts", {"language": "python"})
+        py2 = json.loads(py2)
+        self.run_code("y = 'kept'", context_id=py2["id"])
+        before = self.contexts()
+        self.assertEqual([c["language"] for c in before], ["python", "javascript", "javascript", "python"])
+
+        self.restart()
+        self.assertEqual(self.contexts(), before)
+        self.assertEqual(self.run_code("x + 1"), "42")  # the same kernel: its state is there
+        self.assertEqual(self.run_code("y", context_id=py2["id"]), "kept")
+        self.assertEqual(self.run_code("process.cwd()", context_id=js["id"]), "/tmp")
+        # deleted and restarted contexts stay so across the next restart
+        st, _ = self.interp("DELETE", "/contexts/" + js["id"])
+        self.assertEqual(st, 200)
+        st, _ = self.interp("POST", "/contexts/%s/restart" % py2["id"])
+        self.assertEqual(st, 200)
+        self.restart()
+        self.assertEqual([c["id"] for c in self.contexts()],
+                         [before[0]["id"], before[1]["id"], py2["id"]])
+        self.assertEqual(self.run_code("'y' in globals()", context_id=py2["id"]), "False")
+        self.assertEqual(self.run_code("x"), "41")
+
+        # the file is in the sandbox, whose root may rewrite it: what is not Cove's is ignored
+        st, body, _ = self.cd.request("POST", "/envd/%s/file?path=/run/cove/interp/contexts.json" %
+                                      self.sb["sandboxID"], b'{"v":1,"contexts":[{"id":"../x"}]}',
+                                      headers={"X-Access-Token": self.sb["envdAccessToken"],
+                                               "Content-Type": "application/octet-stream"}, auth=False)
+        self.assertEqual(st, 204, body)
+        self.restart()
+        fresh = self.contexts()
+        self.assertEqual([c["language"] for c in fresh], ["python", "javascript"])
+        self.assertNotIn(before[0]["id"], [c["id"] for c in fresh])
+
+
 class E2BRouting(unittest.TestCase):
     """Plain HTTP against the E2B face: what the SDKs rely on but cannot show."""
 

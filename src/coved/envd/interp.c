@@ -12,8 +12,11 @@
  * The runner writes the /execute lines itself, each prefixed with the execution's ID on its
  * stdout; coved keeps the lines of its own execution, adds keepalives and ends the stream.
  *
- * Contexts live in coved's memory, per sandbox (a restart of coved forgets them; the kernels
- * keep running until their sandbox goes). One execution per context at a time: tickets served
+ * Contexts live in coved's memory, per sandbox, and are written into the sandbox after every
+ * change (interp_state.h: ID, language, cwd, kernel pid), so that a restarted coved lists the
+ * same contexts and reconnects to kernels that still run (each kernel carries its context's
+ * tag; one that is gone is started again on the next execution). One execution per context at
+ * a time: tickets served
  * in arrival order, waiters send keepalives. A client that goes away interrupts its execution
  * (SIGINT to the kernel: KeyboardInterrupt, the context survives; SIGINT to a one-shot runner,
  * which kills its interpreter's process group).
@@ -25,6 +28,7 @@
  * (http_wait_work()), the interrupt of an abandoned one too (http_run_later()).
  */
 #include "coved/envd/envd.h"
+#include "coved/envd/interp_state.h"
 #include "coved/interp_runner.h"
 #include "lib/b64.h"
 #include "lib/frame.h"
@@ -47,10 +51,10 @@
 #define INTERP_AGENT_TIMEOUT (30 * 1000)
 #define INTERP_BODY_MAX      (8 * 1024 * 1024)
 #define INTERP_DEFAULT_CWD   "/home/user"
+#define INTERP_STATE_TIMEOUT (5 * 1000) /* reading or writing the contexts' file */
 
-static const char *const languages[] = {
-        "python", "javascript", "typescript", "bash", "r", "java"
-};
+static const char *const languages[] = { "python", "javascript", "typescript", "bash",
+                                         "r",      "java",       NULL };
 
 struct interp_ctx {
         char id[40];
@@ -106,13 +110,21 @@ static struct interp_ctx *ctx_new(const char *language, const char *cwd)
         return c;
 }
 
-/* The sandbox's contexts (made with the two defaults on first use). Under reg_lock. */
-static struct interp_sandbox *sandbox_locked(const char *id, const char *default_cwd)
+static struct interp_sandbox *sandbox_find_locked(const char *id)
 {
         for (struct interp_sandbox *s = registry; s; s = s->next)
                 if (streq(s->id, id))
                         return s;
-        struct interp_sandbox *s = xzalloc(sizeof(*s));
+        return NULL;
+}
+
+/* The sandbox's contexts (made with the two defaults on first use). Under reg_lock. */
+static struct interp_sandbox *sandbox_locked(const char *id, const char *default_cwd)
+{
+        struct interp_sandbox *s = sandbox_find_locked(id);
+        if (s)
+                return s;
+        s = xzalloc(sizeof(*s));
         s->id = xstrdup(id);
         s->ctxs = ctx_new("python", default_cwd);
         s->ctxs->next = ctx_new("javascript", default_cwd);
@@ -146,6 +158,163 @@ static void prune(struct coved *cd)
                 free(s);
         }
         pthread_mutex_unlock(&reg_lock);
+}
+
+/* ---- the contexts' file in the sandbox (interp_state.h) ---- */
+
+static pthread_mutex_t save_lock = PTHREAD_MUTEX_INITIALIZER; /* one writer at a time */
+
+static int write_state(struct coved *cd, const char *id, const char *text, struct cove_err **err)
+{
+        struct agent_reply rep = { 0 };
+        cleanup_close int fd = agent_client_connect(cd, id, INTERP_STATE_TIMEOUT, err);
+        if (fd < 0)
+                return fd;
+        json_auto_t *req = json_pack("{s:s, s:s, s:{s:s, s:i}}", "op", "files.write", "user",
+                                     "root", "body", "path", INTERP_STATE_PATH, "mode", 0600);
+        int r = agent_client_send_json(fd, req, err);
+        if (r >= 0)
+                r = agent_client_send_data(fd, text, strlen(text), err);
+        if (r >= 0)
+                r = agent_client_send_end(fd, err);
+        if (r >= 0)
+                r = agent_client_read_reply(fd, &rep, err);
+        if (r >= 0 && rep.status != 200)
+                r = cove_err_set(err, EIO, "%s", rep.message ? rep.message : "write failed");
+        agent_reply_release(&rep);
+        return r;
+}
+
+/* Writes the sandbox's contexts into it. Best effort: a sandbox that cannot take it (paused,
+ * its disk full) keeps them in coved's memory only. */
+static void registry_save(struct coved *cd, const char *sandbox_id)
+{
+        cleanup_err struct cove_err *err = NULL;
+        struct interp_state_ctx *v = NULL;
+        size_t n = 0;
+
+        pthread_mutex_lock(&save_lock);
+        pthread_mutex_lock(&reg_lock);
+        struct interp_sandbox *s = sandbox_find_locked(sandbox_id);
+        for (struct interp_ctx *c = s ? s->ctxs : NULL; c; c = c->next)
+                n++;
+        v = xzalloc(MAX(n, (size_t)1) * sizeof(*v));
+        n = 0;
+        for (struct interp_ctx *c = s ? s->ctxs : NULL; c; c = c->next, n++) {
+                memcpy(v[n].id, c->id, INTERP_STATE_ID_LEN + 1);
+                v[n].language = xstrdup(c->language);
+                v[n].cwd = xstrdup(c->cwd);
+                v[n].pid = c->pid;
+        }
+        pthread_mutex_unlock(&reg_lock);
+        if (s) {
+                cleanup_free char *text = interp_state_format(v, n);
+                if (write_state(cd, sandbox_id, text, &err) < 0)
+                        log_warning("sandbox '%s': keep the code contexts, ignoring: %s",
+                                    sandbox_id, err->msg);
+        }
+        interp_state_free(v, n);
+        pthread_mutex_unlock(&save_lock);
+}
+
+/* The file's text, or NULL (none, unreadable, not text). */
+static char *read_state(struct coved *cd, const char *id)
+{
+        struct agent_reply rep = { 0 };
+        json_auto_t *req = json_pack("{s:s, s:s, s:{s:s}}", "op", "files.content", "user", "root",
+                                     "body", "path", INTERP_STATE_PATH);
+        char *text = NULL;
+        if (agent_client_call(cd, id, req, INTERP_STATE_TIMEOUT, &rep, NULL) == 0 &&
+            rep.status == 200) {
+                json_t *body = rep.body;
+                json_error_t jerr;
+                json_t *owned = !body && rep.body_text
+                                        ? json_loadb(rep.body_text, rep.body_len, 0, &jerr)
+                                        : NULL;
+                body = body ? body : owned;
+                const char *c = json_string_value(json_object_get(body, "content"));
+                if (c && streq(json_string_value(json_object_get(body, "type")) ?: "", "text") &&
+                    !json_is_true(json_object_get(body, "truncated")))
+                        text = xstrdup(c);
+                json_decref(owned);
+        }
+        agent_reply_release(&rep);
+        return text;
+}
+
+/* Whether the sandbox still runs process pid with a kernel tag of context ctx_id. */
+static bool kernel_alive(const json_t *procs, int64_t pid, const char *ctx_id)
+{
+        size_t i;
+        json_t *p;
+        json_array_foreach (procs, i, p) {
+                int64_t ppid = 0;
+                if (json_get_integer(json_object_get(p, "pid"), &ppid) && ppid == pid &&
+                    interp_state_is_kernel_tag(json_string_value(json_object_get(p, "tag")),
+                                               ctx_id))
+                        return true;
+        }
+        return false;
+}
+
+/* Makes the sandbox's registry, the first time coved sees it: from the contexts' file a coved
+ * before this one wrote into the sandbox (kernels kept only when they still run with their
+ * tag), else the two defaults (written there at once, so their IDs stay). */
+static void registry_load(struct envd_req *t, const char *dflt)
+{
+        const char *id = t->rec->id;
+        struct interp_state_ctx *v = NULL;
+        size_t n = 0;
+
+        pthread_mutex_lock(&reg_lock);
+        bool have = sandbox_find_locked(id) != NULL;
+        pthread_mutex_unlock(&reg_lock);
+        if (have)
+                return;
+        cleanup_free char *text = read_state(t->cd, id);
+        if (text &&
+            (interp_state_parse(text, strlen(text), INTERP_CONTEXTS_MAX, languages, &v, &n) < 0 ||
+             n == 0))
+                log_warning("sandbox '%s': its code contexts file is not Cove's, ignoring it", id);
+        if (n > 0) {
+                struct agent_reply rep = { 0 };
+                json_auto_t *req =
+                        json_pack("{s:s, s:s, s:{}}", "op", "process.List", "user", "root", "body");
+                bool listed =
+                        agent_client_call(t->cd, id, req, INTERP_STATE_TIMEOUT, &rep, NULL) == 0 &&
+                        rep.status == 200;
+                for (size_t i = 0; i < n; i++)
+                        if (v[i].pid > 0 &&
+                            (!listed || !kernel_alive(json_object_get(rep.body, "processes"),
+                                                      v[i].pid, v[i].id)))
+                                v[i].pid = 0;
+                agent_reply_release(&rep);
+        }
+        bool fresh = false;
+        pthread_mutex_lock(&reg_lock);
+        if (!sandbox_find_locked(id)) {
+                if (n > 0) {
+                        struct interp_sandbox *s = xzalloc(sizeof(*s));
+                        s->id = xstrdup(id);
+                        struct interp_ctx **pp = &s->ctxs;
+                        for (size_t i = 0; i < n; i++) {
+                                struct interp_ctx *c = ctx_new(v[i].language, v[i].cwd);
+                                memcpy(c->id, v[i].id, INTERP_STATE_ID_LEN + 1);
+                                c->pid = v[i].pid;
+                                *pp = c;
+                                pp = &c->next;
+                        }
+                        s->next = registry;
+                        registry = s;
+                } else {
+                        (void)sandbox_locked(id, dflt);
+                        fresh = true;
+                }
+        }
+        pthread_mutex_unlock(&reg_lock);
+        interp_state_free(v, n);
+        if (fresh)
+                registry_save(t->cd, id);
 }
 
 /* ---- agent calls (code runs as root, with the sandbox environment) ---- */
@@ -234,7 +403,7 @@ static int read_start_pid(int fd, int64_t *ret, struct cove_err **err)
 
 /* Starts a runner: its stream fd (positioned after the start event) and pid. */
 static int start_runner(const struct interp_target *g, const char *mode, const char *lang,
-                        const char *cwd, int64_t *ret_pid, struct cove_err **err)
+                        const char *cwd, const char *tag, int64_t *ret_pid, struct cove_err **err)
 {
         json_t *args = json_pack("[s, s, s, s]", "-u", "-c", interp_runner_py, mode);
         if (lang)
@@ -242,6 +411,8 @@ static int start_runner(const struct interp_target *g, const char *mode, const c
         json_t *body =
                 json_pack("{s:{s:s, s:o, s:s, s:{s:s}}, s:b}", "process", "cmd", "python3", "args",
                           args, "cwd", cwd, "envs", "PYTHONUNBUFFERED", "1", "stdin", true);
+        if (tag) /* a restarted coved finds the kernel by it (interp_state.h) */
+                json_object_set_new(body, "tag", json_string(tag));
         int fd = agent_stream(g, "process.Start", body, true, err);
         if (fd < 0)
                 return fd;
@@ -409,7 +580,7 @@ static void exec_start(struct interp_exec *e)
         cleanup_err struct cove_err *err = NULL;
         e->phase = EXEC_RUN;
         if (e->oneshot) {
-                e->fd = start_runner(&e->g, "oneshot", e->ctx->language, e->ctx->cwd, &e->pid,
+                e->fd = start_runner(&e->g, "oneshot", e->ctx->language, e->ctx->cwd, NULL, &e->pid,
                                      &err);
         } else {
                 pthread_mutex_lock(&reg_lock);
@@ -418,7 +589,8 @@ static void exec_start(struct interp_exec *e)
                 for (int attempt = 0; attempt < 2 && e->fd < 0; attempt++) {
                         if (pid <= 0) {
                                 cove_err_free(&err);
-                                int fd = start_runner(&e->g, "kernel", NULL, e->ctx->cwd, &pid,
+                                cleanup_free char *tag = interp_state_kernel_tag(e->ctx->id);
+                                int fd = start_runner(&e->g, "kernel", NULL, e->ctx->cwd, tag, &pid,
                                                       &err);
                                 if (fd < 0)
                                         break;
@@ -426,6 +598,7 @@ static void exec_start(struct interp_exec *e)
                                 pthread_mutex_lock(&reg_lock);
                                 e->ctx->pid = pid;
                                 pthread_mutex_unlock(&reg_lock);
+                                registry_save(e->g.cd, e->g.sandbox_id);
                         }
                         cove_err_free(&err);
                         e->fd = agent_stream(
@@ -658,6 +831,8 @@ static struct interp_ctx *find_ctx(struct envd_req *t, const char *ctx_id, const
                                    const char *dflt_cwd)
 {
         struct interp_ctx *found = NULL;
+        bool made = false;
+        registry_load(t, dflt_cwd);
         pthread_mutex_lock(&reg_lock);
         struct interp_sandbox *s = sandbox_locked(t->rec->id, dflt_cwd);
         for (struct interp_ctx *c = s->ctxs; c && !found; c = c->next)
@@ -669,10 +844,13 @@ static struct interp_ctx *find_ctx(struct envd_req *t, const char *ctx_id, const
                 while (*pp)
                         pp = &(*pp)->next;
                 *pp = found;
+                made = true;
         }
         if (found)
                 found->refs++;
         pthread_mutex_unlock(&reg_lock);
+        if (made)
+                registry_save(t->cd, t->rec->id);
         return found;
 }
 
@@ -767,6 +945,7 @@ static int handle_create_context(struct http_req *r, struct envd_req *t)
         if (dir && !is_directory(t, dir))
                 return reply_text(r, 400, "directory '%s' does not exist", dir);
         prune(r->cd);
+        registry_load(t, dflt);
         pthread_mutex_lock(&reg_lock);
         struct interp_sandbox *s = sandbox_locked(t->rec->id, dflt);
         size_t n = 0;
@@ -782,6 +961,7 @@ static int handle_create_context(struct http_req *r, struct envd_req *t)
         pthread_mutex_unlock(&reg_lock);
         if (!c)
                 return reply_text(r, 429, "at most %d contexts per sandbox", INTERP_CONTEXTS_MAX);
+        registry_save(r->cd, t->rec->id);
         return http_reply_json(r, 200, j);
 }
 
@@ -789,6 +969,7 @@ static int handle_list_contexts(struct http_req *r, struct envd_req *t)
 {
         const char *dflt = default_cwd(t);
         json_t *arr = json_array();
+        registry_load(t, dflt);
         pthread_mutex_lock(&reg_lock);
         struct interp_sandbox *s = sandbox_locked(t->rec->id, dflt);
         for (struct interp_ctx *c = s->ctxs; c; c = c->next)
@@ -804,6 +985,7 @@ static int handle_context_op(struct http_req *r, struct envd_req *t, const char 
         const char *dflt = default_cwd(t);
         int64_t pid = 0;
         bool found = false;
+        registry_load(t, dflt);
         pthread_mutex_lock(&reg_lock);
         struct interp_sandbox *s = sandbox_locked(t->rec->id, dflt);
         for (struct interp_ctx **pp = &s->ctxs; *pp; pp = &(*pp)->next) {
@@ -829,6 +1011,7 @@ static int handle_context_op(struct http_req *r, struct envd_req *t, const char 
                 struct interp_target g = { .cd = r->cd, .sandbox_id = t->rec->id };
                 signal_process(&g, pid, "SIGKILL");
         }
+        registry_save(r->cd, t->rec->id);
         return http_reply_json_text(r, 200, xstrdup("null"), 4);
 }
 

@@ -3,9 +3,6 @@
 #include "coved/http/routing.h"
 #include "lib/macro.h"
 
-#include <ctype.h>
-#include <strings.h>
-
 size_t http_route_strip_root(struct http_req *r)
 {
         static const struct {
@@ -86,65 +83,20 @@ static const char *nonempty_header(struct http_req *r, const char *name)
         return v && *v ? v : NULL;
 }
 
-/* Host routing (§3.5): "<port>-<id>[-<suffix>].<domain>" with the port removed from Host. */
-static bool host_route(struct http_req *r, const char *domain, char **ret_id, char **ret_port)
-{
-        const char *host = http_header(r, "Host");
-        if (!domain || !*domain || !host)
-                return false;
-        size_t hl = strcspn(host, ":"), dl = strlen(domain);
-        if (host[0] == '[' || hl <= dl + 1 || host[hl - dl - 1] != '.' ||
-            strncasecmp(host + hl - dl, domain, dl) != 0)
-                return false;
-        size_t ll = hl - dl - 1; /* the labels before .<domain> */
-        if (memchr(host, '.', ll))
-                return false; /* only the first label may precede the domain */
-        size_t pl = 0;
-        while (pl < ll && isdigit((unsigned char)host[pl]))
-                pl++;
-        if (pl == 0 || pl >= ll || host[pl] != '-' || pl + 1 == ll)
-                return false;
-        *ret_port = xstrndup(host, pl);
-        char *id = xstrndup(host + pl + 1, ll - pl - 1);
-        for (char *c = id; *c; c++)
-                *c = (char)tolower((unsigned char)*c);
-        *ret_id = id;
-        return true;
-}
-
-static bool names_e2b_header(const char *list)
-{
-        if (!list)
-                return false;
-        return strcasestr(list, "e2b-sandbox-id") || strcasestr(list, "e2b-sandbox-port");
-}
-
 enum e2b_class http_e2b_classify(struct http_req *r, const char *domain, char **ret_id,
                                  char **ret_port, char *msg, size_t msglen)
 {
-        const char *id = nonempty_header(r, "E2b-Sandbox-Id");
-        const char *port = nonempty_header(r, "E2b-Sandbox-Port");
-
-        if (id && port) {
-                *ret_id = xstrdup(id);
-                *ret_port = xstrdup(port);
-                return E2B_CLASS_SANDBOX;
-        }
-        if (id || port) {
-                (void)snprintf(msg, msglen, "missing header: %s",
-                               id ? "E2b-Sandbox-Port" : "E2b-Sandbox-Id");
-                return E2B_CLASS_BAD;
-        }
-        if (host_route(r, domain, ret_id, ret_port))
-                return E2B_CLASS_SANDBOX;
-        if (streq(r->method, "OPTIONS") &&
-            names_e2b_header(http_header(r, "Access-Control-Request-Headers")))
-                return E2B_CLASS_PREFLIGHT;
-        if ((streq(r->method, "GET") || streq(r->method, "POST")) && r->nsegs >= 1 &&
-            streq(r->segs[0], "files") && (r->nsegs == 1 || (r->nsegs == 2 && !*r->segs[1])) &&
-            http_query(r, "signature"))
-                return E2B_CLASS_SIGNED_FILES;
-        return E2B_CLASS_NONE;
+        struct e2b_request_view v = {
+                .method = r->method,
+                .segs = (const char *const *)r->segs,
+                .nsegs = r->nsegs,
+                .sandbox_id = nonempty_header(r, "E2b-Sandbox-Id"),
+                .sandbox_port = nonempty_header(r, "E2b-Sandbox-Port"),
+                .host = http_header(r, "Host"),
+                .acr_headers = http_header(r, "Access-Control-Request-Headers"),
+                .has_signature = http_query(r, "signature") != NULL,
+        };
+        return e2b_classify(&v, domain, ret_id, ret_port, msg, msglen);
 }
 
 bool http_e2b_control_path(const struct http_req *r)

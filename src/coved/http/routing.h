@@ -9,6 +9,7 @@
  */
 #pragma once
 
+#include "coved/http/e2b_classify.h"
 #include "coved/http/http.h"
 
 /* Sets r->root and returns how many leading segments it took. */
@@ -20,19 +21,7 @@ const struct route *http_route_find(const struct route *table, struct http_req *
 
 /* ---- the E2B face (e2b.md §1.1) ----
  *
- * Classifies a request before the route map: a sandbox request named by the E2b-Sandbox-Id and
- * E2b-Sandbox-Port headers (both non-empty; header names case-insensitive) or, when `domain`
- * is set, by a Host "<port>-<sandboxID>[-<suffix>].<domain>"; a request with one of the two
- * headers only (400, `msg` names the missing one); a browser preflight for a sandbox request;
- * a signed GET/POST /files at the origin root; or none of these. For SANDBOX, *ret_id and
- * *ret_port (owned by the caller) are the values as sent: their syntax is the gateway's. */
-enum e2b_class {
-        E2B_CLASS_NONE,
-        E2B_CLASS_SANDBOX,
-        E2B_CLASS_BAD,
-        E2B_CLASS_PREFLIGHT,
-        E2B_CLASS_SIGNED_FILES,
-};
+ * Classifies a request before the route map (e2b_classify.h, on r's headers, path and query). */
 enum e2b_class http_e2b_classify(struct http_req *r, const char *domain, char **ret_id,
                                  char **ret_port, char *msg, size_t msglen);
 /* An origin-root path under one of the E2B control plane's prefixes (/sandboxes, /v2, /v3,
