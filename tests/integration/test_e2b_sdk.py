@@ -72,6 +72,18 @@ class E2BSdk(unittest.TestCase):
     def test_error_mapping(self):
         self.scenario("errors")
 
+    def test_rate_limit(self):
+        """A team over its concurrentSandboxes limit (obs's per-team limits) gets 429, the SDK's
+        RateLimitError."""
+        st, team, _ = self.cd.request("POST", "/admin/teams", {"name": "e2b-limited"})
+        self.assertEqual(st, 201, team)
+        tid = team["data"]["teamID"]
+        st, key, _ = self.cd.request("POST", "/admin/keys", {"teamID": tid, "format": "e2b"})
+        self.assertEqual(st, 201, key)
+        st, lim, _ = self.cd.request("PUT", "/admin/teams/%s/limits" % tid, {"concurrentSandboxes": 1})
+        self.assertEqual(st, 200, lim)
+        self.scenario("ratelimit", extra_env={"E2B_API_KEY": key["data"]["key"]})
+
     def test_e2b_form_key(self):
         """`cove admin key create --e2b` issues e2b_ + 40 lower-case hex (the form E2B's Python
         SDK checks before sending anything, so no E2B_VALIDATE_API_KEY=false is needed), and the
