@@ -21,12 +21,14 @@ int64_t time_mono_ms(void)
 
 void time_format_rfc3339(int64_t ms, char out[TIME_RFC3339_MAX])
 {
-        time_t s = (time_t)(ms / 1000);
+        /* floor division: a time before 1970 is the second before plus a positive fraction */
+        int64_t frac = ms % 1000;
+        time_t s = (time_t)(ms / 1000 - (frac < 0));
         struct tm tm;
         (void)gmtime_r(&s, &tm);
         (void)snprintf(out, TIME_RFC3339_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
                        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                       tm.tm_sec, (int)(ms % 1000));
+                       tm.tm_sec, (int)(frac < 0 ? frac + 1000 : frac));
 }
 
 void time_format_rfc3339_ns(int64_t sec, long nsec, char out[TIME_RFC3339_MAX])

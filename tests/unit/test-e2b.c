@@ -184,6 +184,15 @@ static void test_rfc3339(void)
                                            "2026-06-10T08:55:50Zjunk" };
         for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
                 ASSERT_EQ(time_parse_rfc3339(bad[i], &ms), -EINVAL);
+        /* before 1970: the second before, plus a positive fraction (found by fuzz-rfc3339) */
+        char out[TIME_RFC3339_MAX];
+        time_format_rfc3339(-1, out);
+        ASSERT_STREQ(out, "1969-12-31T23:59:59.999Z");
+        ASSERT_EQ(time_parse_rfc3339("0026-06-10T10:55:50.126519+02:00", &ms), 0);
+        time_format_rfc3339(ms, out);
+        int64_t again = 0;
+        ASSERT_EQ(time_parse_rfc3339(out, &again), 0);
+        ASSERT_EQ(again, ms);
 }
 
 int main(void)
