@@ -41,7 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         FUZZ_CHECK(st->args && !st->args[st->n_args]);
                         FUZZ_CHECK(!st->user || *st->user);
                         FUZZ_CHECK(!st->sudo || st->type == BUILD_STEP_USER);
-                        FUZZ_CHECK(!st->has_mode || (st->type == BUILD_STEP_COPY && st->mode <= 07777));
+                        FUZZ_CHECK(!st->has_mode ||
+                                   (st->type == BUILD_STEP_COPY && st->mode <= 07777));
                         switch (st->type) {
                         case BUILD_STEP_COPY:
                                 FUZZ_CHECK(st->n_args == 2 && *st->args[0] && *st->args[1]);

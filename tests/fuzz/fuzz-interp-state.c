@@ -12,8 +12,9 @@
 
 #include <errno.h>
 
-static const char *const LANGS[] = { "python", "javascript", "typescript", "bash", "r", "java",
-                                     NULL };
+static const char *const LANGS[] = {
+        "python", "javascript", "typescript", "bash", "r", "java", NULL
+};
 
 static bool known(const char *l)
 {

@@ -11,8 +11,8 @@
 
 static const char *const LANGS[] = { "python", "javascript", NULL };
 
-static enum e2b_class classify(const struct e2b_request_view *v, const char *domain,
-                               char **id, char **port, char *msg)
+static enum e2b_class classify(const struct e2b_request_view *v, const char *domain, char **id,
+                               char **port, char *msg)
 {
         *id = *port = NULL;
         msg[0] = '\0';
@@ -22,8 +22,11 @@ static enum e2b_class classify(const struct e2b_request_view *v, const char *dom
 static void test_classify_headers(void)
 {
         const char *segs[] = { "health" };
-        struct e2b_request_view v = { .method = "GET", .segs = segs, .nsegs = 1,
-                                      .sandbox_id = "abc", .sandbox_port = "49983" };
+        struct e2b_request_view v = { .method = "GET",
+                                      .segs = segs,
+                                      .nsegs = 1,
+                                      .sandbox_id = "abc",
+                                      .sandbox_port = "49983" };
         char *id, *port, msg[128];
         ASSERT_EQ(classify(&v, NULL, &id, &port, msg), E2B_CLASS_SANDBOX);
         ASSERT_STREQ(id, "abc");
@@ -57,14 +60,14 @@ static void test_classify_host(void)
         free(id);
         free(port);
         static const char *const not_routed[] = {
-                "api.sbx.test",           /* the control plane */
-                "49983-abc.x.sbx.test",   /* two labels before the domain */
-                "49983-.sbx.test",        /* no ID */
-                "-abc.sbx.test",          /* no port */
-                "49983abc.sbx.test",      /* no dash */
-                "sbx.test",               /* the domain itself */
+                "api.sbx.test",            /* the control plane */
+                "49983-abc.x.sbx.test",    /* two labels before the domain */
+                "49983-.sbx.test",         /* no ID */
+                "-abc.sbx.test",           /* no port */
+                "49983abc.sbx.test",       /* no dash */
+                "sbx.test",                /* the domain itself */
                 "49983-abc.sbx.test.evil", /* another domain */
-                "49983-abcsbx.test",      /* not a label boundary */
+                "49983-abcsbx.test",       /* not a label boundary */
                 "[::1]:49982",
                 "",
         };
@@ -87,8 +90,9 @@ static void test_classify_preflight_and_signed(void)
         ASSERT_EQ(classify(&v, NULL, &id, &port, msg), E2B_CLASS_PREFLIGHT);
         v.acr_headers = "content-type";
         ASSERT_EQ(classify(&v, NULL, &id, &port, msg), E2B_CLASS_NONE);
-        v = (struct e2b_request_view){ .method = "POST", .segs = files, .nsegs = 1,
-                                       .has_signature = true };
+        v = (struct e2b_request_view){
+                .method = "POST", .segs = files, .nsegs = 1, .has_signature = true
+        };
         ASSERT_EQ(classify(&v, NULL, &id, &port, msg), E2B_CLASS_SIGNED_FILES);
         v.segs = files_slash;
         v.nsegs = 2;
@@ -143,7 +147,8 @@ static void test_interp_state_refusals(void)
                 "{\"v\":1,\"contexts\":[1]}",
                 "{\"v\":1,\"contexts\":[{\"id\":\"../x\",\"language\":\"python\",\"cwd\":\"/\"}]}",
                 "{\"v\":1,\"contexts\":[{\"id\":\"" U1 "\",\"language\":\"cobol\",\"cwd\":\"/\"}]}",
-                "{\"v\":1,\"contexts\":[{\"id\":\"" U1 "\",\"language\":\"python\",\"cwd\":\"tmp\"}]}",
+                "{\"v\":1,\"contexts\":[{\"id\":\"" U1
+                "\",\"language\":\"python\",\"cwd\":\"tmp\"}]}",
                 "{\"v\":1,\"contexts\":[{\"id\":\"" U1
                 "\",\"language\":\"python\",\"cwd\":\"/a\\u0000b\"}]}",
                 "{\"v\":1,\"contexts\":[{\"id\":\"" U1 "\",\"language\":\"python\",\"cwd\":\"/\","
@@ -157,8 +162,7 @@ static void test_interp_state_refusals(void)
         for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
                 struct interp_state_ctx *out = NULL;
                 size_t n = 7;
-                ASSERT_EQ(interp_state_parse(bad[i], strlen(bad[i]), 64, LANGS, &out, &n),
-                          -EINVAL);
+                ASSERT_EQ(interp_state_parse(bad[i], strlen(bad[i]), 64, LANGS, &out, &n), -EINVAL);
                 ASSERT_TRUE(out == NULL && n == 0);
         }
         /* more contexts than allowed */
@@ -179,8 +183,11 @@ static void test_rfc3339(void)
         ASSERT_EQ(ms, 1781081750000);
         ASSERT_EQ(time_parse_rfc3339("2026-06-10T10:55:50.123+02:00", &ms), 0);
         ASSERT_EQ(ms, 1781081750123);
-        static const char *const bad[] = { "", "2026-06-10", "2026-13-10T00:00:00Z",
-                                           "2026-06-10T25:00:00Z", "2026-06-10T08:55:50",
+        static const char *const bad[] = { "",
+                                           "2026-06-10",
+                                           "2026-13-10T00:00:00Z",
+                                           "2026-06-10T25:00:00Z",
+                                           "2026-06-10T08:55:50",
                                            "2026-06-10T08:55:50Zjunk" };
         for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
                 ASSERT_EQ(time_parse_rfc3339(bad[i], &ms), -EINVAL);

@@ -92,8 +92,8 @@ char *interp_state_format(const struct interp_state_ctx *v, size_t n)
 {
         json_auto_t *arr = json_array();
         for (size_t i = 0; i < n; i++) {
-                json_t *c = json_pack("{s:s, s:s, s:s}", "id", v[i].id, "language",
-                                      v[i].language, "cwd", v[i].cwd);
+                json_t *c = json_pack("{s:s, s:s, s:s}", "id", v[i].id, "language", v[i].language,
+                                      "cwd", v[i].cwd);
                 if (v[i].pid > 0)
                         json_object_set_new(c, "pid", json_integer(v[i].pid));
                 json_array_append_new(arr, c);
