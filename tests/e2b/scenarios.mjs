@@ -136,6 +136,15 @@ const scenarios = {
       const e = await Template.build(bad, name + '-bad').catch((x) => x)
       assert.ok(e instanceof BuildError, String(e))
       assert.match(e.message, /status 3|exit status 3/)
+
+      // a USER that is no account name (an option for useradd, a ':' for /etc/passwd) is
+      // refused before anything runs
+      for (const u of ['-o', 'a:b']) {
+        const badUser = Template({ fileContextPath: ctx }).fromTemplate('base').setUser(u)
+        const ue = await Template.build(badUser, name + '-baduser').catch((x) => x)
+        assert.ok(ue instanceof BuildError, String(ue))
+        assert.match(ue.message, /not a user name that can be created/)
+      }
     } finally {
       fs.rmSync(ctx, { recursive: true, force: true })
     }

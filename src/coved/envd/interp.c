@@ -630,14 +630,6 @@ static void exec_start_job(void *arg)
         exec_start(arg);
 }
 
-static bool client_gone(int fd)
-{
-        if (fd < 0)
-                return false;
-        struct pollfd p = { .fd = fd, .events = POLLRDHUP };
-        return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
-}
-
 /* Runs on a server thread: never blocks. */
 static ssize_t exec_read(void *cls, uint64_t pos, char *out, size_t max)
 {
@@ -665,7 +657,7 @@ static ssize_t exec_read(void *cls, uint64_t pos, char *out, size_t max)
                 }
                 int64_t wait = e->last_ms + INTERP_KEEPALIVE_MS - time_mono_ms();
                 if (wait <= 0) {
-                        if (client_gone(e->client_fd))
+                        if (http_client_gone(e->client_fd))
                                 return MHD_CONTENT_READER_END_WITH_ERROR;
                         exec_line(e, "{\"type\":\"keepalive\"}");
                         continue;

@@ -159,6 +159,9 @@ void http_header_foreach(struct http_req *r, void (*fn)(const char *k, const cha
                          void *ud);
 /* The client's socket (watched for hang-ups while a handler waits), or -1. */
 int http_client_socket(struct http_req *r);
+/* Whether the client of socket fd (http_client_socket) has closed its end or the connection
+ * broke: an end-of-file or an error pending on it, seen without reading; false for -1. */
+bool http_client_gone(int fd);
 /* The client's address as text ("unknown" when not known). */
 void http_client_address(struct http_req *r, char *out, size_t n);
 

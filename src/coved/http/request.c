@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <zlib.h>
 
 /* ---- creation ---- */
@@ -307,6 +308,14 @@ int http_client_socket(struct http_req *r)
         const union MHD_ConnectionInfo *ci =
                 MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         return ci ? ci->connect_fd : -1;
+}
+
+bool http_client_gone(int fd)
+{
+        if (fd < 0)
+                return false;
+        struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+        return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
 void http_client_address(struct http_req *r, char *out, size_t n)

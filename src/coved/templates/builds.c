@@ -36,6 +36,7 @@
 #include "lib/rand.h"
 #include "lib/timeutil.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -903,14 +904,14 @@ static char *fd_path(int fd)
 struct step_fill {
         struct run *rn;
         const struct build_step *st;
-        json_t *argv;           /* RUN */
-        json_t *envs;           /* RUN */
-        const char *archive;    /* COPY/files: the uploaded archive */
-        const char *src;        /* COPY: the archive entry, when not args[0] (E2B) */
-        const char *dest;       /* COPY/files: absolute destination (trailing '/' kept) */
-        int64_t uid, gid;       /* COPY owner; WORKDIR owner of what it makes when chown_dirs */
-        bool chown_dirs;        /* WORKDIR (E2B): new directories belong to uid:gid */
-        bool has_mode;          /* COPY (E2B): mode of the copied files */
+        json_t *argv;        /* RUN */
+        json_t *envs;        /* RUN */
+        const char *archive; /* COPY/files: the uploaded archive */
+        const char *src;     /* COPY: the archive entry, when not args[0] (E2B) */
+        const char *dest;    /* COPY/files: absolute destination (trailing '/' kept) */
+        int64_t uid, gid;    /* COPY owner; WORKDIR owner of what it makes when chown_dirs */
+        bool chown_dirs;     /* WORKDIR (E2B): new directories belong to uid:gid */
+        bool has_mode;       /* COPY (E2B): mode of the copied files */
         unsigned mode;
         const char *mkdir_path; /* WORKDIR */
 };
@@ -1097,6 +1098,16 @@ static char *e2b_static_src(const char *src)
         return keep ? xstrndup(src, keep) : xstrdup(".");
 }
 
+/* A name useradd takes and /etc/passwd can hold: [A-Za-z_][A-Za-z0-9_.-]{0,31} (no option,
+ * no ':' or newline). */
+static bool user_name_ok(const char *s)
+{
+        size_t n = strlen(s);
+        if (n == 0 || n > 32 || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
+                return false;
+        return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
+}
+
 /* Makes sure the account `name` exists (created as E2B does when missing) and, with sudo, may
  * sudo without a password: a RUN as root in a build sandbox, cached like any step. */
 static int e2b_ensure_user(struct run *rn, const char *name, bool sudo, struct cove_err **err)
@@ -1110,6 +1121,9 @@ static int e2b_ensure_user(struct run *rn, const char *name, bool sudo, struct c
 
         if (exists && !sudo)
                 return 0;
+        if (!user_name_ok(name))
+                return cove_err_set(err, EINVAL,
+                                    "USER: '%.64s' is not a user name that can be created", name);
         char *args[] = { "/bin/sh",
                          "-c",
                          (char *)E2B_ENSURE_USER,

@@ -21,7 +21,6 @@
 #include "lib/urlpath.h"
 
 #include <math.h>
-#include <poll.h>
 #include <strings.h>
 
 #define E2B_TIMEOUT_V1      15  /* s: POST /sandboxes without timeout (§2.3) */
@@ -257,17 +256,6 @@ static int network_policy(json_t *req, json_t *base, bool replace, json_t **ret,
         return 0;
 }
 
-/* The client closed its end of the connection (it gave up waiting): an end-of-file or an
- * error pending on the socket, seen without reading. */
-static bool client_gone(struct http_req *r)
-{
-        int fd = http_client_socket(r);
-        if (fd < 0)
-                return false;
-        struct pollfd p = { .fd = fd, .events = POLLRDHUP };
-        return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
-}
-
 static int create(struct http_req *r, int64_t default_timeout)
 {
         json_auto_t *body = NULL;
@@ -365,7 +353,7 @@ static int create(struct http_req *r, int64_t default_timeout)
         create_req_release(&q);
         if (rc < 0)
                 return http_reply_err(r, err);
-        if (client_gone(r)) {
+        if (http_client_gone(http_client_socket(r))) {
                 /* nobody will learn its ID (§2.3, Cove decision): gone at once */
                 log_info("sandbox '%s': the client went away before its 201, deleting it", sb->id);
                 (void)manager_delete(r->cd, r->auth.team_id, sb->id, NULL);
