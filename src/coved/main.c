@@ -15,6 +15,7 @@
 #include "coved/api/daemon.h"
 #include "coved/envd/gateway.h"
 #include "coved/envd/e2b_gateway.h"
+#include "coved/envd/envd.h"
 #include "coved/api/e2b/e2b.h"
 #include "coved/api/admin/admin.h"
 #include "coved/api/seacloud/seacloud.h"
@@ -226,7 +227,7 @@ static const struct route *build_e2b_routes(void)
 
 int main(int argc, char **argv)
 {
-        struct coved cd = { 0 };
+        struct coved cd = { .interp_warm = envd_interp_warm };
         cleanup_err struct cove_err *err = NULL;
         bool purge = false;
         int r;

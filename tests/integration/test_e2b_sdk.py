@@ -174,22 +174,23 @@ class E2BCreateWait(unittest.TestCase):
         while "went away before its 201" not in self.cd.read_log() and time.monotonic() < deadline:
             time.sleep(0.2)
         self.assertIn("went away before its 201", self.cd.read_log())
+        # (logged as the delete begins)
+        while self.sandboxes_of(tid) and time.monotonic() < deadline:
+            time.sleep(0.2)
         self.assertEqual(self.sandboxes_of(tid), [])
 
 
-class E2BContextsAcrossRestart(unittest.TestCase):
-    """Code contexts (e2b.md §5.3) outlive a restart of coved: the same IDs are listed, and
-    kernels that still run keep their state; a contexts file that is not Cove's is ignored."""
+class InterpClient:
+    """Plain HTTP to a sandbox's code interpreter (port 49999) through the E2B headers."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.cd = Coved.for_class(cls, api_key=KEY)
+    def interp_headers(self, port=49999):
+        return {"E2b-Sandbox-Id": self.sb["sandboxID"], "E2b-Sandbox-Port": str(port),
+                "X-Access-Token": self.sb["envdAccessToken"], "Content-Type": "application/json"}
 
     def interp(self, method, path, body=None):
         conn = http.client.HTTPConnection("127.0.0.1", self.cd.port, timeout=120)
-        conn.request(method, path, body=json.dumps(body) if body is not None else None, headers={
-            "E2b-Sandbox-Id": self.sb["sandboxID"], "E2b-Sandbox-Port": "49999",
-            "X-Access-Token": self.sb["envdAccessToken"], "Content-Type": "application/json"})
+        conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                     headers=self.interp_headers())
         resp = conn.getresponse()
         data = resp.read()
         conn.close()
@@ -213,6 +214,26 @@ class E2BContextsAcrossRestart(unittest.TestCase):
         st, data = self.interp("GET", "/contexts")
         self.assertEqual(st, 200, data)
         return json.loads(data)
+
+    def kernels(self):
+        """The sandbox's processes tagged as a code context's kernel: {tag: pid}."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.cd.port, timeout=60)
+        conn.request("POST", "/process.Process/List", body=b"{}", headers=self.interp_headers(49983))
+        resp = conn.getresponse()
+        data = resp.read()
+        conn.close()
+        self.assertEqual(resp.status, 200, data)
+        return {p.get("tag", ""): p["pid"] for p in json.loads(data).get("processes", [])
+                if p.get("tag", "").startswith("cove-interp-")}
+
+
+class E2BContextsAcrossRestart(InterpClient, unittest.TestCase):
+    """Code contexts (e2b.md §5.3) outlive a restart of coved: the same IDs are listed, and
+    kernels that still run keep their state; a contexts file that is not Cove's is ignored."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cd = Coved.for_class(cls, api_key=KEY)
 
     def restart(self):
         self.cd.kill9()
@@ -259,6 +280,73 @@ class E2BContextsAcrossRestart(unittest.TestCase):
         fresh = self.contexts()
         self.assertEqual([c["language"] for c in fresh], ["python", "javascript"])
         self.assertNotIn(before[0]["id"], [c["id"] for c in fresh])
+
+
+class E2BInterpreter(InterpClient, unittest.TestCase):
+    """The code interpreter's queue and warm-up (e2b.md §5.2) with plain HTTP."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cd = Coved.for_class(cls, api_key=KEY)
+
+    def create(self, template):
+        st, self.sb, _ = self.cd.request("POST", "/v2/sandboxes", {"templateID": template,
+                                                                   "timeout": 300})
+        self.assertEqual(st, 201, self.sb)
+        self.addCleanup(self.cd.request, "DELETE", "/sandboxes/" + self.sb["sandboxID"])
+
+    def test_default_python_context_runs_before_the_first_execution(self):
+        self.create("code-interpreter-v1")
+        py = self.contexts()[0]
+        self.assertEqual(py["language"], "python")
+        deadline = time.monotonic() + 60
+        while not self.kernels() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        kernels = self.kernels()
+        self.assertEqual(len(kernels), 1, kernels)
+        self.assertTrue(next(iter(kernels)).startswith("cove-interp-%s-" % py["id"]), kernels)
+        # the first execution uses that kernel: no second one is started
+        self.assertEqual(self.run_code("import os; os.getpid()"), str(next(iter(kernels.values()))))
+        self.assertEqual(self.kernels(), kernels)
+
+    def test_base_sandbox_starts_no_kernel(self):
+        self.create("base")
+        self.assertEqual([c["language"] for c in self.contexts()], ["python", "javascript"])
+        time.sleep(1)
+        self.assertEqual(self.kernels(), {})
+
+    def test_a_waiter_that_leaves_does_not_block_the_context(self):
+        """Executions of one context wait their turn; a waiting client that goes away, and
+        one that is interrupted while running, leave the queue: the next one runs."""
+        self.create("code-interpreter-v1")
+        self.run_code("n = 1")
+        conns = []
+        for code in ("import time; time.sleep(600)", "n = 2"):
+            c = http.client.HTTPConnection("127.0.0.1", self.cd.port, timeout=120)
+            c.request("POST", "/execute", body=json.dumps({"code": code}),
+                      headers=self.interp_headers())
+            resp = c.getresponse()
+            self.assertEqual(resp.status, 200)
+            conns.append(c)
+        time.sleep(1)
+        conns[1].close()  # the waiter goes away first
+        time.sleep(1)
+        conns[0].close()  # then the running one is interrupted
+        # KeyboardInterrupt in the kernel; the waiter's "n = 2" never ran. A stuck queue would
+        # answer with keepalives for ever: the reply must end within a minute.
+        c = http.client.HTTPConnection("127.0.0.1", self.cd.port, timeout=60)
+        c.request("POST", "/execute", body=json.dumps({"code": "n"}), headers=self.interp_headers())
+        resp = c.getresponse()
+        lines, deadline = [], time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = resp.readline()
+            if not line:
+                break
+            if line.strip():
+                lines.append(json.loads(line))
+        c.close()
+        self.assertTrue(lines and lines[-1]["type"] == "end_of_execution", lines)
+        self.assertEqual([x["text"] for x in lines if x["type"] == "result"], ["1"], lines)
 
 
 class E2BRouting(unittest.TestCase):

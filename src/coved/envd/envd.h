@@ -217,5 +217,10 @@ int envd_e2b_edge_error(struct http_req *r, unsigned status, const char *sandbox
 
 /* interp.c: the code interpreter on port 49999 (e2b.md §5). */
 int envd_interp_begin(struct http_req *r, struct envd_req *t);
+/* Starts the default Python context's kernel of sandbox_id (e2b.md §5.2: a code-interpreter
+ * sandbox has it running before its first execution), unless an execution is already on it.
+ * Blocks on agent calls (run it on a worker); failures are logged only (the first execution
+ * starts the kernel then). */
+void envd_interp_warm(struct coved *cd, const char *sandbox_id);
 int envd_interp_handler(struct http_req *r, struct envd_req *t);
 void envd_proxy_free(struct envd_proxy *p);

@@ -16,10 +16,12 @@
  * change (interp_state.h: ID, language, cwd, kernel pid), so that a restarted coved lists the
  * same contexts and reconnects to kernels that still run (each kernel carries its context's
  * tag; one that is gone is started again on the next execution). One execution per context at
- * a time: tickets served
- * in arrival order, waiters send keepalives. A client that goes away interrupts its execution
- * (SIGINT to the kernel: KeyboardInterrupt, the context survives; SIGINT to a one-shot runner,
- * which kills its interpreter's process group).
+ * a time: each context has a queue of turns, served in arrival order; waiters send keepalives,
+ * and a waiter that goes away (or ends with ContextRestarting) leaves the queue wherever it
+ * stands. A code-interpreter sandbox's default Python kernel is started with the sandbox
+ * (envd_interp_warm(), §5.2), holding a turn like an execution. A client that goes away interrupts
+ * its execution (SIGINT to the kernel: KeyboardInterrupt, the context survives; SIGINT to a
+ * one-shot runner, which kills its interpreter's process group).
  *
  * The /execute response is a content reader that runs on a server thread and never blocks, as
  * rpc.c's streams: it reads the agent stream without blocking and waits with http_wait_fd()
@@ -56,14 +58,19 @@
 static const char *const languages[] = { "python", "javascript", "typescript", "bash",
                                          "r",      "java",       NULL };
 
+/* A place in a context's queue (one execution, or the warm-up), owned by its holder. */
+struct interp_turn {
+        struct interp_turn *next;
+};
+
 struct interp_ctx {
         char id[40];
         char *language;
         char *cwd;
-        int64_t pid;         /* python kernel, 0: not running */
-        uint64_t generation; /* bumped by restart and delete */
-        uint64_t next_ticket, serving;
-        int64_t count; /* executions of a one-shot context */
+        int64_t pid;               /* python kernel, 0: not running */
+        uint64_t generation;       /* bumped by restart and delete */
+        struct interp_turn *turns; /* the queue: the head runs, the others wait */
+        int64_t count;             /* executions of a one-shot context */
         bool deleted;
         int refs; /* registry + executions holding it */
         struct interp_ctx *next;
@@ -108,6 +115,28 @@ static struct interp_ctx *ctx_new(const char *language, const char *cwd)
         c->cwd = xstrdup(cwd);
         c->refs = 1;
         return c;
+}
+
+/* ---- the turn queue (under reg_lock) ---- */
+
+static void turn_enqueue_locked(struct interp_ctx *c, struct interp_turn *t)
+{
+        struct interp_turn **pp = &c->turns;
+        while (*pp)
+                pp = &(*pp)->next;
+        t->next = NULL;
+        *pp = t;
+}
+
+/* Leaves the queue, wherever t stands in it (no-op when not queued). */
+static void turn_leave_locked(struct interp_ctx *c, struct interp_turn *t)
+{
+        for (struct interp_turn **pp = &c->turns; *pp; pp = &(*pp)->next)
+                if (*pp == t) {
+                        *pp = t->next;
+                        t->next = NULL;
+                        return;
+                }
 }
 
 static struct interp_sandbox *sandbox_find_locked(const char *id)
@@ -435,6 +464,23 @@ static int send_line(const struct interp_target *g, int64_t pid, const char *lin
         return q;
 }
 
+/* Starts the kernel of Python context c (its caller holds c's turn) and records its pid,
+ * also in the sandbox's contexts file. */
+static int kernel_start(const struct interp_target *g, struct interp_ctx *c, int64_t *ret_pid,
+                        struct cove_err **err)
+{
+        cleanup_free char *tag = interp_state_kernel_tag(c->id);
+        int fd = start_runner(g, "kernel", NULL, c->cwd, tag, ret_pid, err);
+        if (fd < 0)
+                return fd;
+        (void)close(fd); /* the kernel keeps running */
+        pthread_mutex_lock(&reg_lock);
+        c->pid = *ret_pid;
+        pthread_mutex_unlock(&reg_lock);
+        registry_save(g->cd, g->sandbox_id);
+        return 0;
+}
+
 /* ---- /execute ---- */
 
 enum exec_phase {
@@ -445,9 +491,9 @@ enum exec_phase {
 
 struct interp_exec {
         struct interp_target g;
-        struct interp_ctx *ctx; /* referenced */
-        uint64_t ticket, generation;
-        bool has_turn;
+        struct interp_ctx *ctx;  /* referenced */
+        struct interp_turn turn; /* in ctx->turns until the execution ends */
+        uint64_t generation;
         enum exec_phase phase;
         char exec_id[40];
         char *request;            /* owned: the request line for the runner */
@@ -480,13 +526,11 @@ static void exec_error(struct interp_exec *e, const char *name, const char *valu
         e->phase = EXEC_DONE;
 }
 
+/* Leaves the context's queue: the next waiter's turn when this one had it. */
 static void exec_release_turn(struct interp_exec *e)
 {
-        if (!e->has_turn)
-                return;
         pthread_mutex_lock(&reg_lock);
-        e->ctx->serving++;
-        e->has_turn = false;
+        turn_leave_locked(e->ctx, &e->turn);
         pthread_mutex_unlock(&reg_lock);
 }
 
@@ -589,16 +633,8 @@ static void exec_start(struct interp_exec *e)
                 for (int attempt = 0; attempt < 2 && e->fd < 0; attempt++) {
                         if (pid <= 0) {
                                 cove_err_free(&err);
-                                cleanup_free char *tag = interp_state_kernel_tag(e->ctx->id);
-                                int fd = start_runner(&e->g, "kernel", NULL, e->ctx->cwd, tag, &pid,
-                                                      &err);
-                                if (fd < 0)
+                                if (kernel_start(&e->g, e->ctx, &pid, &err) < 0)
                                         break;
-                                (void)close(fd); /* the kernel keeps running */
-                                pthread_mutex_lock(&reg_lock);
-                                e->ctx->pid = pid;
-                                pthread_mutex_unlock(&reg_lock);
-                                registry_save(e->g.cd, e->g.sandbox_id);
                         }
                         cove_err_free(&err);
                         e->fd = agent_stream(
@@ -665,9 +701,8 @@ static ssize_t exec_read(void *cls, uint64_t pos, char *out, size_t max)
                 if (e->phase == EXEC_WAIT) {
                         pthread_mutex_lock(&reg_lock);
                         bool restarted = e->ctx->generation != e->generation;
-                        bool turn = e->ctx->serving == e->ticket;
+                        bool turn = e->ctx->turns == &e->turn;
                         pthread_mutex_unlock(&reg_lock);
-                        e->has_turn = turn;
                         if (restarted) {
                                 exec_error(e, "ContextRestarting", "Context was restarted");
                                 continue;
@@ -894,7 +929,7 @@ static int handle_execute(struct http_req *r, struct envd_req *t)
         frame_decoder_init(&e->dec, FRAME_MAX_PAYLOAD, /* check= */ NULL);
         e->wait = http_wait_new(r);
         pthread_mutex_lock(&reg_lock);
-        e->ticket = c->next_ticket++;
+        turn_enqueue_locked(c, &e->turn);
         e->generation = c->generation;
         int64_t count = ++c->count;
         pthread_mutex_unlock(&reg_lock);
@@ -1005,6 +1040,44 @@ static int handle_context_op(struct http_req *r, struct envd_req *t, const char 
         }
         registry_save(r->cd, t->rec->id);
         return http_reply_json_text(r, 200, xstrdup("null"), 4);
+}
+
+/* ---- warming up (§5.2) ---- */
+
+void envd_interp_warm(struct coved *cd, const char *sandbox_id)
+{
+        cleanup_err struct cove_err *err = NULL;
+        struct sandbox_rec *rec = NULL;
+        if (manager_get(cd, NULL, sandbox_id, &rec, NULL) < 0)
+                return;
+        struct envd_req t = { .cd = cd, .rec = rec };
+        struct interp_ctx *c = find_ctx(&t, NULL, "python", default_cwd(&t));
+        struct interp_turn turn;
+        pthread_mutex_lock(&reg_lock);
+        /* an execution already queued starts the kernel itself: nothing to wait for */
+        bool mine = !c->turns && c->pid <= 0 && !c->deleted;
+        if (mine)
+                turn_enqueue_locked(c, &turn);
+        pthread_mutex_unlock(&reg_lock);
+        if (mine) {
+                struct interp_target g = {
+                        .cd = cd,
+                        .sandbox_id = rec->id,
+                        .env = json_is_object(rec->env_vars) ? rec->env_vars : NULL,
+                };
+                int64_t pid;
+                if (kernel_start(&g, c, &pid, &err) < 0)
+                        log_warning("sandbox '%s': the default Python context did not start, "
+                                    "its first execution will start it: %s",
+                                    sandbox_id, err->msg);
+                pthread_mutex_lock(&reg_lock);
+                turn_leave_locked(c, &turn);
+                pthread_mutex_unlock(&reg_lock);
+        }
+        pthread_mutex_lock(&reg_lock);
+        ctx_unref_locked(c);
+        pthread_mutex_unlock(&reg_lock);
+        sandbox_rec_free(rec);
 }
 
 int envd_interp_begin(struct http_req *r, struct envd_req *t)

@@ -240,6 +240,10 @@ ssize_t http_wait_work(struct http_wait *w, void (*fn)(void *arg), void *arg);
  * response's free callback must not do on a server thread. When no worker can be had, fn
  * runs at once, here. */
 void http_run_later(struct http_wait *w, void (*fn)(void *arg), void *arg);
+/* Runs fn(arg) on a worker thread, detached from r: blocking work that r's reply must not
+ * wait for (warming a sandbox up after its 201). false when no worker can be had: fn did not
+ * run (the caller still owns arg). coved's stop waits for the job to return. */
+bool http_run_detached(struct http_req *r, void (*fn)(void *arg), void *arg);
 /* Why the reader runs again; resets to HTTP_WAKE_NONE. */
 enum http_wake http_wait_reason(struct http_wait *w);
 

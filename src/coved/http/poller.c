@@ -378,6 +378,11 @@ void http_run_later(struct http_wait *w, void (*fn)(void *arg), void *arg)
                 fn(arg);
 }
 
+bool http_run_detached(struct http_req *r, void (*fn)(void *arg), void *arg)
+{
+        return start_job(r->workers, /* w= */ NULL, fn, arg) == 0;
+}
+
 /* ---- lingering closes ---- */
 
 static void linger_close(struct poller *p, struct reg *r)

@@ -256,6 +256,37 @@ static int network_policy(json_t *req, json_t *base, bool replace, json_t **ret,
         return 0;
 }
 
+struct warm_job {
+        struct coved *cd;
+        char *sandbox_id;
+};
+
+static void warm_job_run(void *arg)
+{
+        struct warm_job *j = arg;
+        j->cd->interp_warm(j->cd, j->sandbox_id);
+        free(j->sandbox_id);
+        free(j);
+}
+
+/* A sandbox of the official code-interpreter template (or its code-interpreter-v1 alias) has
+ * its default Python context running before its first execution (§5.2): started on a worker
+ * after the 201, so the create does not wait for it. Skipped when no worker is free (the
+ * first execution starts it then). */
+static void warm_interpreter(struct http_req *r, const struct template_rec *tpl,
+                             const char *sandbox_id)
+{
+        if (!r->cd->interp_warm || !tpl || !tpl->official || !streq(tpl->name, "code-interpreter"))
+                return;
+        struct warm_job *j = xzalloc(sizeof(*j));
+        j->cd = r->cd;
+        j->sandbox_id = xstrdup(sandbox_id);
+        if (!http_run_detached(r, warm_job_run, j)) {
+                free(j->sandbox_id);
+                free(j);
+        }
+}
+
 static int create(struct http_req *r, int64_t default_timeout)
 {
         json_auto_t *body = NULL;
@@ -348,18 +379,22 @@ static int create(struct http_req *r, int64_t default_timeout)
         p.tpl = tpl;
         if (rc >= 0)
                 rc = manager_create(r->cd, &p, &sb, &err);
-        template_rec_free(tpl);
         json_decref(policy);
         create_req_release(&q);
-        if (rc < 0)
+        if (rc < 0) {
+                template_rec_free(tpl);
                 return http_reply_err(r, err);
+        }
         if (http_client_gone(http_client_socket(r))) {
                 /* nobody will learn its ID (§2.3, Cove decision): gone at once */
                 log_info("sandbox '%s': the client went away before its 201, deleting it", sb->id);
                 (void)manager_delete(r->cd, r->auth.team_id, sb->id, NULL);
                 sandbox_rec_free(sb);
+                template_rec_free(tpl);
                 return http_reply_error(r, 499, "client closed the request");
         }
+        warm_interpreter(r, tpl, sb->id);
+        template_rec_free(tpl);
         json_t *out = render(r, sb, RENDER_SANDBOX);
         sandbox_rec_free(sb);
         return http_reply_json(r, 201, out);
