@@ -59,10 +59,10 @@ enum extract_flags {
 
 struct extract_opts {
         unsigned flags;
-        uint64_t max_entries;       /* 0: default */
-        uint64_t max_bytes;         /* 0: default */
-        int64_t uid, gid;           /* >= 0: owner of every entry; < 0: from the archive */
-        bool has_file_mode;         /* file_mode replaces the permission bits of files */
+        uint64_t max_entries; /* 0: default */
+        uint64_t max_bytes;   /* 0: default */
+        int64_t uid, gid;     /* >= 0: owner of every entry; < 0: from the archive */
+        bool has_file_mode;   /* file_mode replaces the permission bits of files */
         unsigned file_mode;
         const char *src;            /* COPY mode when non-NULL */
         const char *dest;           /* COPY mode: target path inside the root ("/app/") */
