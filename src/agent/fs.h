@@ -2,7 +2,8 @@
 /*
  * fs.h — the agent's file API (runtime.md §3, §4.1–4.6, §7), split by concern:
  *
- *   fs.c          dispatch by op, request bodies, errno → the spec's status and message
+ *   fs_dispatch.c dispatch by op (fs_handle), credentials, the failure frame
+ *   fs.c          request bodies, errno → the spec's status and message
  *   fs_path.c     path rules: lexical normalisation for the acting user, opening for reading
  *   fs_entry.c    EntryInfo (§7.1)
  *   fs_tree.c     mkdir -p, rm -r, copying a tree (Move across filesystems)
