@@ -33,6 +33,7 @@
 
 #include "agent/agent.h"
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -194,6 +195,12 @@ int fs_tree_remove(const char *path, struct cove_err **err);
  * entry, and for a directory the same for everything below it (no mount point inside). */
 int fs_tree_check_removable(const struct fs_at *at, const struct stat *st, uid_t uid,
                             const char *path, struct cove_err **err);
+
+/* Reading a directory: fs_dir_open() takes dfd (owned: closed on failure too) and sets *ret to
+ * its DIR, or returns fs_err(path); fs_dir_next() gives the next entry other than "." and "..":
+ * 1 with *ret set, 0 at the end, or fs_err(path) when reading fails. */
+int fs_dir_open(int dfd, const char *path, DIR **ret, struct cove_err **err);
+int fs_dir_next(DIR *d, const char *path, struct dirent **ret, struct cove_err **err);
 
 /* Copies in (from its offset) to out (at its offset) until EOF; 0 or -errno. */
 int fs_copy_fd(int in, int out);

@@ -53,26 +53,19 @@ static void listing_done(struct listing *l)
 static int list_walk(int dfd, const char *dpath, unsigned level, unsigned depth, struct listing *l,
                      struct cove_err **err)
 {
-        cleanup_closedir DIR *d = fdopendir(dfd);
+        cleanup_closedir DIR *d = NULL;
         struct dirent *de;
+        int r;
 
-        if (!d) {
-                int e = errno;
-                (void)close(dfd);
-                return fs_err(err, e, dpath);
-        }
+        r = fs_dir_open(dfd, dpath, &d, err);
+        if (r < 0)
+                return r;
         /* Now dfd is owned by d. */
         for (;;) {
                 struct stat st;
-                errno = 0;
-                de = readdir(d);
-                if (!de) {
-                        if (errno)
-                                return fs_err(err, errno, dpath);
-                        return 0;
-                }
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
+                r = fs_dir_next(d, dpath, &de, err);
+                if (r <= 0)
+                        return r;
                 if (!fs_name_is_utf8(de->d_name))
                         continue; /* cannot be put in JSON */
                 if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -96,7 +89,7 @@ static int list_walk(int dfd, const char *dpath, unsigned level, unsigned depth,
                                                  O_NONBLOCK);
                         if (sub < 0)
                                 continue; /* unreadable subdirectory: listed, not descended */
-                        int r = list_walk(sub, child, level + 1, depth, l, err);
+                        r = list_walk(sub, child, level + 1, depth, l, err);
                         if (r < 0)
                                 return r;
                 }
