@@ -137,6 +137,10 @@ int fs_path_resolve(const struct agent_call *c, const char *p, const char *what,
  * NUL byte (which a C string would silently cut) → 400. */
 int fs_path_resolve_json(const struct agent_call *c, json_t *v, const char *what, char **ret,
                          struct cove_err **err);
+/* fs_req_parse() (fs.c), then q->path resolved for c's user (fs_path_resolve, as "path") into
+ * *ret_path (caller frees). */
+int fs_req_parse_path(struct agent_call *c, const struct json_field *fields, struct fs_req *q,
+                      char **ret_path, struct cove_err **err);
 /* Base name of a normalised path ("/" for the root); borrowed from p. */
 const char *fs_path_base(const char *p);
 /* Parent directory of a normalised path; "/" for "/x" and "/". Caller frees. */

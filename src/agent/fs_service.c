@@ -21,10 +21,7 @@ int fs_op_stat(struct agent_call *c, struct cove_err **err)
         struct stat st;
         int r;
 
-        r = fs_req_parse(c, fs_fields_path, &q, err);
-        if (r < 0)
-                return r;
-        r = fs_path_resolve(c, q.path, "path", &path, err);
+        r = fs_req_parse_path(c, fs_fields_path, &q, &path, err);
         if (r < 0)
                 return r;
         r = fs_at_open(path, &at, err);
@@ -140,10 +137,7 @@ int fs_op_list_dir(struct agent_call *c, struct cove_err **err)
         struct listing l = {};
         int r;
 
-        r = fs_req_parse(c, fs_fields_list, &q, err);
-        if (r < 0)
-                return r;
-        r = fs_path_resolve(c, q.path, "path", &path, err);
+        r = fs_req_parse_path(c, fs_fields_list, &q, &path, err);
         if (r < 0)
                 return r;
         /* The listed path itself may be a symlink to a directory; entries are not followed. */
@@ -176,10 +170,7 @@ int fs_op_make_dir(struct agent_call *c, struct cove_err **err)
         struct stat st;
         int r;
 
-        r = fs_req_parse(c, fs_fields_path, &q, err);
-        if (r < 0)
-                return r;
-        r = fs_path_resolve(c, q.path, "path", &path, err);
+        r = fs_req_parse_path(c, fs_fields_path, &q, &path, err);
         if (r < 0)
                 return r;
         if (streq(path, "/"))
@@ -213,10 +204,7 @@ int fs_op_remove(struct agent_call *c, struct cove_err **err)
         cleanup_free char *path = NULL;
         int r;
 
-        r = fs_req_parse(c, fs_fields_path, &q, err);
-        if (r < 0)
-                return r;
-        r = fs_path_resolve(c, q.path, "path", &path, err);
+        r = fs_req_parse_path(c, fs_fields_path, &q, &path, err);
         if (r < 0)
                 return r;
         if (streq(path, "/"))
@@ -388,10 +376,7 @@ int fs_op_edit(struct agent_call *c, struct cove_err **err)
         struct stat st;
         int r;
 
-        r = fs_req_parse(c, fs_fields_edit, &q, err);
-        if (r < 0)
-                return r;
-        r = fs_path_resolve(c, q.path, "path", &path, err);
+        r = fs_req_parse_path(c, fs_fields_edit, &q, &path, err);
         if (r < 0)
                 return r;
         if (!q.old_text || !q.old_text[0])
