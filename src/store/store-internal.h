@@ -163,9 +163,12 @@ struct store {
         int64_t log_max;     /* log entries kept per sandbox */
 };
 
+/* db.c: the lock */
 struct store *store_lock(struct store *s);
 void store_unlockp(struct store **s);
 #define STORE_LOCK(s) __attribute__((cleanup(store_unlockp))) struct store *_store_locked_ = store_lock(s)
+
+/* ---- stmt.c: statements, errors, parameters, columns, rows ---- */
 
 void store_stmt_resetp(sqlite3_stmt **st);
 #define cleanup_stmt __attribute__((cleanup(store_stmt_resetp)))
@@ -189,12 +192,12 @@ int store_event_insert_locked(struct store *s, const struct event_rec *ev, struc
  * transaction. Lock held. */
 int store_sandbox_insert_locked(struct store *s, struct sandbox_rec *sb, struct cove_err **err);
 
-/* BEGIN IMMEDIATE / COMMIT; store_rollback() never fails and is a no-op outside a transaction. */
+/* db.c: BEGIN IMMEDIATE / COMMIT; store_rollback() never fails and is a no-op outside a transaction. */
 int store_begin(struct store *s, struct cove_err **err);
 int store_commit(struct store *s, struct cove_err **err);
 void store_rollback(struct store *s);
 
-/* ---- row.c: parameters, columns, rows ---- */
+/* ---- stmt.c, continued ---- */
 
 /* Binding helpers: return an SQLite rc (SQLITE_OK on success). */
 int store_bind_text(sqlite3_stmt *st, int i, const char *v); /* NULL → SQL NULL */

@@ -1,15 +1,88 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * row.c — the store's row plumbing, shared by every table's file: binding parameters (one at a
- * time or a whole statement's from a store_arg list), running a bound statement, reading
- * columns (text, integers, JSON) and collecting a query's rows into a NULL-terminated array.
- * store-internal.h states the contracts.
+ * stmt.c — the store's statement plumbing, shared by every table's file (and db.c's
+ * transactions and settings): the prepared-statement cache, stepping (with failure injection),
+ * SQLite errors as errnos, binding parameters (one at a time or a whole statement's from a
+ * store_arg list), running a bound statement, reading columns (text, integers, JSON) and
+ * collecting a query's rows into a NULL-terminated array. store-internal.h states the contracts.
  */
 #include "store-internal.h"
 
 #include "lib/macro.h"
 
+#include <stdarg.h>
+
 #include "lib/banned.h"
+
+void store_stmt_resetp(sqlite3_stmt **st)
+{
+        if (!*st)
+                return;
+        (void)sqlite3_reset(*st);
+        (void)sqlite3_clear_bindings(*st);
+}
+
+bool store_rc_is_unique(int rc)
+{
+        return rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY;
+}
+
+int store_sql_error(struct store *s, int rc, struct cove_err **err, const char *fmt, ...)
+{
+        char ctx[256];
+        va_list ap;
+        int errnum;
+
+        va_start(ap, fmt);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+        (void)vsnprintf(ctx, sizeof(ctx), fmt, ap);
+#pragma GCC diagnostic pop
+        va_end(ap);
+
+        if (store_rc_is_unique(rc))
+                errnum = EEXIST;
+        else if (rc == SQLITE_CONSTRAINT_NOTNULL || rc == SQLITE_CONSTRAINT_CHECK)
+                errnum = EINVAL;
+        else if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+                errnum = EAGAIN;
+        else
+                errnum = EIO;
+
+        if (s->injected) {
+                s->injected = false;
+                return cove_err_set(err, errnum, "%s: injected failure (COVE_STORE_FAIL_STEP)",
+                                    ctx);
+        }
+        return cove_err_set(err, errnum, "%s: %s", ctx,
+                            s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+}
+
+sqlite3_stmt *store_stmt(struct store *s, enum store_stmt_id id, const char *sql,
+                         struct cove_err **err)
+{
+        if ((int)id < 0 || (int)id >= _STMT_MAX)
+                abort();
+        if (!s->stmts[id]) {
+                int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                            &s->stmts[id], NULL);
+                if (rc != SQLITE_OK) {
+                        s->stmts[id] = NULL;
+                        (void)store_sql_error(s, rc, err, "prepare statement %d", (int)id);
+                        return NULL;
+                }
+        }
+        return s->stmts[id];
+}
+
+int store_step(struct store *s, sqlite3_stmt *st)
+{
+        if (s->fail_step > 0 && ++s->step_count == s->fail_step) {
+                s->injected = true;
+                return SQLITE_IOERR;
+        }
+        return sqlite3_step(st);
+}
 
 int store_bind_text(sqlite3_stmt *st, int i, const char *v)
 {
