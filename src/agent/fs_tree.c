@@ -175,17 +175,25 @@ int fs_dir_next(DIR *d, const char *path, struct dirent **ret, struct cove_err *
 
 /* ---- removing ---- */
 
+/* fs_dir_open() of a directory `level` below the top of a walk (dfd owned): deeper than
+ * FS_TREE_MAX_DEPTH is refused, as every level holds an fd. */
+static int open_tree_dir(int dfd, const char *path, unsigned level, DIR **ret,
+                         struct cove_err **err)
+{
+        if (level > FS_TREE_MAX_DEPTH) {
+                (void)close(dfd);
+                return cove_err_set_status(err, 400, ELOOP, "'%s' is nested too deeply", path);
+        }
+        return fs_dir_open(dfd, path, ret, err);
+}
+
 /* Removes everything inside the directory dfd (owned), not following symlinks. */
 static int rm_contents(int dfd, const char *path, unsigned level, struct cove_err **err)
 {
         cleanup_closedir DIR *d = NULL;
         struct dirent *de;
 
-        if (level > FS_TREE_MAX_DEPTH) {
-                (void)close(dfd);
-                return cove_err_set_status(err, 400, ELOOP, "'%s' is nested too deeply", path);
-        }
-        int r = fs_dir_open(dfd, path, &d, err);
+        int r = open_tree_dir(dfd, path, level, &d, err);
         if (r < 0)
                 return r;
         for (;;) {
@@ -259,11 +267,7 @@ static int check_removable_contents(int dfd, const struct stat *dst, uid_t uid, 
         cleanup_closedir DIR *d = NULL;
         struct dirent *de;
 
-        if (level > FS_TREE_MAX_DEPTH) {
-                (void)close(dfd);
-                return cove_err_set_status(err, 400, ELOOP, "'%s' is nested too deeply", path);
-        }
-        int r = fs_dir_open(dfd, path, &d, err);
+        int r = open_tree_dir(dfd, path, level, &d, err);
         if (r < 0)
                 return r;
         r = fs_check_writable_dir(dirfd(d), path, err);
