@@ -66,10 +66,9 @@ int store_team_get_name(struct store *s, const char *team_id, char **ret_name, s
         if (!st)
                 return -EIO;
         int rc = STORE_RUN(s, st, STORE_TEXT(team_id));
-        if (rc == SQLITE_DONE)
-                return cove_err_set(err, ENOENT, "team '%s' not found", team_id);
-        if (rc != SQLITE_ROW)
-                return store_sql_error(s, rc, err, "get team '%s'", team_id);
+        int r = store_one_row(s, rc, "team", team_id, err);
+        if (r < 0)
+                return r;
         *ret_name = store_col_text(st, 0);
         if (!*ret_name)
                 *ret_name = xstrdup("");

@@ -58,6 +58,15 @@ int store_sql_error(struct store *s, int rc, struct cove_err **err, const char *
                             s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 }
 
+int store_one_row(struct store *s, int rc, const char *kind, const char *id, struct cove_err **err)
+{
+        if (rc == SQLITE_DONE)
+                return cove_err_set(err, ENOENT, "%s '%s' not found", kind, id);
+        if (rc != SQLITE_ROW)
+                return store_sql_error(s, rc, err, "get %s '%s'", kind, id);
+        return 0;
+}
+
 sqlite3_stmt *store_stmt(struct store *s, enum store_stmt_id id, const char *sql,
                          struct cove_err **err)
 {

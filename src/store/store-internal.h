@@ -183,6 +183,9 @@ int store_step(struct store *s, sqlite3_stmt *st);
 int store_sql_error(struct store *s, int rc, struct cove_err **err, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
 bool store_rc_is_unique(int rc);
+/* After the step (rc) of a statement reading the one record of a kind named id: 0 with a row,
+ * -ENOENT "<kind> '<id>' not found" without, else store_sql_error() "get <kind> '<id>'". */
+int store_one_row(struct store *s, int rc, const char *kind, const char *id, struct cove_err **err);
 
 /* event.c: inserts ev (assigning ev->seq) and one pending delivery per enabled webhook of its
  * team that subscribes to its type. Call inside a transaction (store_begin()). */

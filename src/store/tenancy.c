@@ -73,10 +73,9 @@ int store_team_get(struct store *s, const char *id, struct team_rec **ret, struc
         if (!st)
                 return -EIO;
         int rc = STORE_RUN(s, st, STORE_TEXT(id));
-        if (rc == SQLITE_DONE)
-                return cove_err_set(err, ENOENT, "team '%s' not found", id);
-        if (rc != SQLITE_ROW)
-                return store_sql_error(s, rc, err, "get team '%s'", id);
+        int r = store_one_row(s, rc, "team", id, err);
+        if (r < 0)
+                return r;
         return team_from_row(st, ret, err);
 }
 
@@ -175,10 +174,9 @@ int store_apikey_get(struct store *s, const char *id, struct apikey_rec **ret,
         if (!st)
                 return -EIO;
         int rc = STORE_RUN(s, st, STORE_TEXT(id));
-        if (rc == SQLITE_DONE)
-                return cove_err_set(err, ENOENT, "api key '%s' not found", id);
-        if (rc != SQLITE_ROW)
-                return store_sql_error(s, rc, err, "get api key '%s'", id);
+        int r = store_one_row(s, rc, "api key", id, err);
+        if (r < 0)
+                return r;
         return apikey_from_row(st, ret, err);
 }
 

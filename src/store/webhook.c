@@ -124,10 +124,9 @@ static int webhook_get_locked(struct store *s, const char *team_id, const char *
         if (!st)
                 return -EIO;
         int rc = STORE_RUN(s, st, STORE_TEXT(id), STORE_TEXT(team_id));
-        if (rc == SQLITE_DONE)
-                return cove_err_set(err, ENOENT, "webhook '%s' not found", id);
-        if (rc != SQLITE_ROW)
-                return store_sql_error(s, rc, err, "get webhook '%s'", id);
+        int r = store_one_row(s, rc, "webhook", id, err);
+        if (r < 0)
+                return r;
         return webhook_from_row(st, ret, err);
 }
 
@@ -318,10 +317,9 @@ static int delivery_get_locked(struct store *s, const char *team_id, const char 
         if (!st)
                 return -EIO;
         int rc = STORE_RUN(s, st, STORE_TEXT(id), STORE_TEXT(team_id));
-        if (rc == SQLITE_DONE)
-                return cove_err_set(err, ENOENT, "delivery '%s' not found", id);
-        if (rc != SQLITE_ROW)
-                return store_sql_error(s, rc, err, "get delivery '%s'", id);
+        int r = store_one_row(s, rc, "delivery", id, err);
+        if (r < 0)
+                return r;
         return delivery_from_row(st, ret, err);
 }
 
