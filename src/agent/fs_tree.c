@@ -187,26 +187,48 @@ static int open_tree_dir(int dfd, const char *path, unsigned level, DIR **ret,
         return fs_dir_open(dfd, path, ret, err);
 }
 
+/* The next entry of a walk in d (the directory path): the entry in *ret, its lstat in *st, its
+ * path in *ret_child (caller frees); entries that vanish meanwhile are skipped. 1, 0 at the
+ * end, or an fs_err(). */
+static int next_child(DIR *d, const char *path, struct dirent **ret, struct stat *st,
+                      char **ret_child, struct cove_err **err)
+{
+        for (;;) {
+                struct dirent *de;
+                int r = fs_dir_next(d, path, &de, err);
+                if (r <= 0)
+                        return r;
+                char *child = fs_path_join(path, de->d_name);
+                if (fstatat(dirfd(d), de->d_name, st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        int e = errno;
+                        r = e == ENOENT ? 0 : fs_err(err, e, child);
+                        free(child);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                *ret = de;
+                *ret_child = child;
+                return 1;
+        }
+}
+
 /* Removes everything inside the directory dfd (owned), not following symlinks. */
 static int rm_contents(int dfd, const char *path, unsigned level, struct cove_err **err)
 {
         cleanup_closedir DIR *d = NULL;
         struct dirent *de;
+        int r;
 
-        int r = open_tree_dir(dfd, path, level, &d, err);
+        r = open_tree_dir(dfd, path, level, &d, err);
         if (r < 0)
                 return r;
         for (;;) {
+                cleanup_free char *child = NULL;
                 struct stat st;
-                r = fs_dir_next(d, path, &de, err);
+                r = next_child(d, path, &de, &st, &child, err);
                 if (r <= 0)
                         return r;
-                cleanup_free char *child = fs_path_join(path, de->d_name);
-                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                        if (errno == ENOENT)
-                                continue;
-                        return fs_err(err, errno, child);
-                }
                 if (S_ISDIR(st.st_mode)) {
                         int sub = openat(dirfd(d), de->d_name,
                                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC |
@@ -266,24 +288,20 @@ static int check_removable_contents(int dfd, const struct stat *dst, uid_t uid, 
 {
         cleanup_closedir DIR *d = NULL;
         struct dirent *de;
+        int r;
 
-        int r = open_tree_dir(dfd, path, level, &d, err);
+        r = open_tree_dir(dfd, path, level, &d, err);
         if (r < 0)
                 return r;
         r = fs_check_writable_dir(dirfd(d), path, err);
         if (r < 0)
                 return r;
         for (;;) {
+                cleanup_free char *child = NULL;
                 struct stat st;
-                r = fs_dir_next(d, path, &de, err);
+                r = next_child(d, path, &de, &st, &child, err);
                 if (r <= 0)
                         return r;
-                cleanup_free char *child = fs_path_join(path, de->d_name);
-                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                        if (errno == ENOENT)
-                                continue;
-                        return fs_err(err, errno, child);
-                }
                 if (uid != 0 && (dst->st_mode & S_ISVTX) && st.st_uid != uid && dst->st_uid != uid)
                         return fs_err(err, EPERM, child);
                 if (!S_ISDIR(st.st_mode))
