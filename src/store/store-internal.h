@@ -195,7 +195,8 @@ int store_event_insert_locked(struct store *s, const struct event_rec *ev, struc
  * transaction. Lock held. */
 int store_sandbox_insert_locked(struct store *s, struct sandbox_rec *sb, struct cove_err **err);
 
-/* db.c: BEGIN IMMEDIATE / COMMIT; store_rollback() never fails and is a no-op outside a transaction. */
+/* db.c: BEGIN IMMEDIATE / COMMIT; store_rollback() never fails and is a no-op outside a
+ * transaction. */
 int store_begin(struct store *s, struct cove_err **err);
 int store_commit(struct store *s, struct cove_err **err);
 void store_rollback(struct store *s);
