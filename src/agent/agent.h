@@ -2,9 +2,11 @@
 /*
  * agent.h — the in-sandbox agent's internal interface between its modules:
  *   main.c  accept loop (one thread per connection), request decoding, dispatch by op
+ *   reply.c response frames (agent_reply_*, agent_stream_*) every handler writes
  *   users.c /etc/passwd and /etc/group of the sandbox, per-thread fs credentials
  *   proc.c  process.* ops and `run` (proc.h lists the modules behind it)
- *   fs.c    filesystem.* and files.* ops (fs.h lists the modules behind it), watchers (watch.h)
+ *   fs_dispatch.c filesystem.* and files.* ops (fs.h lists the modules behind it), watchers
+ *           (watch.h)
  * Wire protocol: docs/design/agent-protocol.md.
  *
  * Ownership: a struct agent_call lives for one connection; every pointer in it is borrowed from
@@ -42,8 +44,9 @@ struct agent_call {
         const struct agent_user *user; /* borrowed: resolved acting user (root by default) */
 };
 
-/* main.c: this connection's request came through the E2B face (request field "dialect":
- * "e2b"): EntryInfo carries "metadata" (e2b.md §4.7). Per thread: one connection each. */
+/* reply.c (set by main.c): this connection's request came through the E2B face (request field
+ * "dialect": "e2b"): EntryInfo carries "metadata" (e2b.md §4.7). Per thread: one connection each.
+ */
 extern _Thread_local bool agent_e2b_dialect;
 
 /* users.c */
@@ -60,7 +63,7 @@ char *agent_gid_name(gid_t gid);
 int agent_fscreds_enter(const struct agent_user *u);
 void agent_fscreds_leave(void);
 
-/* main.c: response helpers. body is stolen (may be NULL → {}). */
+/* reply.c: response helpers. body is stolen (may be NULL → {}). */
 int agent_reply_ok(int fd, json_t *body);
 int agent_reply_err(int fd, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Stream frames: {"status":200,"stream":true}, {"msg": m} (m stolen), {"end":true[,"error":…]}. */
@@ -76,6 +79,6 @@ void proc_init(void);
 bool proc_handles(const char *op); /* "process.*" and "run" */
 int proc_handle(struct agent_call *c);
 
-/* fs.c */
+/* fs_dispatch.c */
 bool fs_handles(const char *op); /* "filesystem.*", "files.read", "files.write" */
 int fs_handle(struct agent_call *c);

@@ -2,7 +2,8 @@
 /*
  * fs.h — the agent's file API (runtime.md §3, §4.1–4.6, §7), split by concern:
  *
- *   fs.c          dispatch by op, request bodies, errno → the spec's status and message
+ *   fs_dispatch.c dispatch by op (fs_handle), credentials, the failure frame
+ *   fs.c          request bodies, errno → the spec's status and message
  *   fs_path.c     path rules: lexical normalisation for the acting user, opening for reading
  *   fs_entry.c    EntryInfo (§7.1)
  *   fs_tree.c     mkdir -p, rm -r, copying a tree (Move across filesystems)
@@ -33,6 +34,7 @@
 
 #include "agent/agent.h"
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -141,6 +143,10 @@ int fs_path_resolve(const struct agent_call *c, const char *p, const char *what,
  * NUL byte (which a C string would silently cut) → 400. */
 int fs_path_resolve_json(const struct agent_call *c, json_t *v, const char *what, char **ret,
                          struct cove_err **err);
+/* fs_req_parse() (fs.c), then q->path resolved for c's user (fs_path_resolve, as "path") into
+ * *ret_path (caller frees). */
+int fs_req_parse_path(struct agent_call *c, const struct json_field *fields, struct fs_req *q,
+                      char **ret_path, struct cove_err **err);
 /* Base name of a normalised path ("/" for the root); borrowed from p. */
 const char *fs_path_base(const char *p);
 /* Parent directory of a normalised path; "/" for "/x" and "/". Caller frees. */
@@ -199,6 +205,12 @@ int fs_tree_remove(const char *path, struct cove_err **err);
  * entry, and for a directory the same for everything below it (no mount point inside). */
 int fs_tree_check_removable(const struct fs_at *at, const struct stat *st, uid_t uid,
                             const char *path, struct cove_err **err);
+
+/* Reading a directory: fs_dir_open() takes dfd (owned: closed on failure too) and sets *ret to
+ * its DIR, or returns fs_err(path); fs_dir_next() gives the next entry other than "." and "..":
+ * 1 with *ret set, 0 at the end, or fs_err(path) when reading fails. */
+int fs_dir_open(int dfd, const char *path, DIR **ret, struct cove_err **err);
+int fs_dir_next(DIR *d, const char *path, struct dirent **ret, struct cove_err **err);
 
 /* Copies in (from its offset) to out (at its offset) until EOF; 0 or -errno. */
 int fs_copy_fd(int in, int out);

@@ -271,6 +271,15 @@ int fs_path_resolve(const struct agent_call *c, const char *p, const char *what,
         return 0;
 }
 
+int fs_req_parse_path(struct agent_call *c, const struct json_field *fields, struct fs_req *q,
+                      char **ret_path, struct cove_err **err)
+{
+        int r = fs_req_parse(c, fields, q, err);
+        if (r < 0)
+                return r;
+        return fs_path_resolve(c, q->path, "path", ret_path, err);
+}
+
 int fs_path_resolve_json(const struct agent_call *c, json_t *v, const char *what, char **ret,
                          struct cove_err **err)
 {

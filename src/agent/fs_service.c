@@ -21,10 +21,7 @@ int fs_op_stat(struct agent_call *c, struct cove_err **err)
         struct stat st;
         int r;
 
-        r = fs_req_parse(c, fs_fields_path, &q, err);
-        if (r < 0)
-                return r;
-        r = fs_path_resolve(c, q.path, "path", &path, err);
+        r = fs_req_parse_path(c, fs_fields_path, &q, &path, err);
         if (r < 0)
                 return r;
         r = fs_at_open(path, &at, err);
@@ -53,26 +50,19 @@ static void listing_done(struct listing *l)
 static int list_walk(int dfd, const char *dpath, unsigned level, unsigned depth, struct listing *l,
                      struct cove_err **err)
 {
-        cleanup_closedir DIR *d = fdopendir(dfd);
+        cleanup_closedir DIR *d = NULL;
         struct dirent *de;
+        int r;
 
-        if (!d) {
-                int e = errno;
-                (void)close(dfd);
-                return fs_err(err, e, dpath);
-        }
+        r = fs_dir_open(dfd, dpath, &d, err);
+        if (r < 0)
+                return r;
         /* Now dfd is owned by d. */
         for (;;) {
                 struct stat st;
-                errno = 0;
-                de = readdir(d);
-                if (!de) {
-                        if (errno)
-                                return fs_err(err, errno, dpath);
-                        return 0;
-                }
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
+                r = fs_dir_next(d, dpath, &de, err);
+                if (r <= 0)
+                        return r;
                 if (!fs_name_is_utf8(de->d_name))
                         continue; /* cannot be put in JSON */
                 if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -96,7 +86,7 @@ static int list_walk(int dfd, const char *dpath, unsigned level, unsigned depth,
                                                  O_NONBLOCK);
                         if (sub < 0)
                                 continue; /* unreadable subdirectory: listed, not descended */
-                        int r = list_walk(sub, child, level + 1, depth, l, err);
+                        r = list_walk(sub, child, level + 1, depth, l, err);
                         if (r < 0)
                                 return r;
                 }
@@ -147,10 +137,7 @@ int fs_op_list_dir(struct agent_call *c, struct cove_err **err)
         struct listing l = {};
         int r;
 
-        r = fs_req_parse(c, fs_fields_list, &q, err);
-        if (r < 0)
-                return r;
-        r = fs_path_resolve(c, q.path, "path", &path, err);
+        r = fs_req_parse_path(c, fs_fields_list, &q, &path, err);
         if (r < 0)
                 return r;
         /* The listed path itself may be a symlink to a directory; entries are not followed. */
@@ -183,10 +170,7 @@ int fs_op_make_dir(struct agent_call *c, struct cove_err **err)
         struct stat st;
         int r;
 
-        r = fs_req_parse(c, fs_fields_path, &q, err);
-        if (r < 0)
-                return r;
-        r = fs_path_resolve(c, q.path, "path", &path, err);
+        r = fs_req_parse_path(c, fs_fields_path, &q, &path, err);
         if (r < 0)
                 return r;
         if (streq(path, "/"))
@@ -220,10 +204,7 @@ int fs_op_remove(struct agent_call *c, struct cove_err **err)
         cleanup_free char *path = NULL;
         int r;
 
-        r = fs_req_parse(c, fs_fields_path, &q, err);
-        if (r < 0)
-                return r;
-        r = fs_path_resolve(c, q.path, "path", &path, err);
+        r = fs_req_parse_path(c, fs_fields_path, &q, &path, err);
         if (r < 0)
                 return r;
         if (streq(path, "/"))
@@ -395,10 +376,7 @@ int fs_op_edit(struct agent_call *c, struct cove_err **err)
         struct stat st;
         int r;
 
-        r = fs_req_parse(c, fs_fields_edit, &q, err);
-        if (r < 0)
-                return r;
-        r = fs_path_resolve(c, q.path, "path", &path, err);
+        r = fs_req_parse_path(c, fs_fields_edit, &q, &path, err);
         if (r < 0)
                 return r;
         if (!q.old_text || !q.old_text[0])

@@ -27,10 +27,7 @@ int fs_op_read(struct agent_call *c, struct cove_err **err)
         char kind;
         int r;
 
-        r = fs_req_parse(c, fs_fields_path, &q, err);
-        if (r < 0)
-                return r;
-        r = fs_path_resolve(c, q.path, "path", &path, err);
+        r = fs_req_parse_path(c, fs_fields_path, &q, &path, err);
         if (r < 0)
                 return r;
         fd = fs_open_regular(path, /* edit= */ false, err);

@@ -38,38 +38,62 @@ void fs_created_done(struct fs_created *m)
         m->top = NULL;
 }
 
+/* The components of the absolute path p from the top, each with the path up to it. */
+struct comp_walk {
+        const char *s; /* borrowed: what is left of p */
+        char *prefix;  /* owned: p up to and including comp */
+        size_t pl;
+        char *comp; /* owned: the current component */
+};
+
+static struct comp_walk comp_walk_start(const char *p)
+{
+        return (struct comp_walk){ .s = p, .prefix = xzalloc(strlen(p) + 1) };
+}
+
+static void comp_walk_done(struct comp_walk *w)
+{
+        free(w->prefix);
+        free(w->comp);
+}
+#define cleanup_comp_walk __attribute__((cleanup(comp_walk_done)))
+
+static bool comp_walk_next(struct comp_walk *w)
+{
+        w->s += strspn(w->s, "/");
+        size_t l = strcspn(w->s, "/");
+        if (l == 0)
+                return false;
+        free(w->comp);
+        w->comp = xstrndup(w->s, l);
+        w->prefix[w->pl++] = '/';
+        memcpy(w->prefix + w->pl, w->s, l);
+        w->pl += l;
+        w->prefix[w->pl] = '\0';
+        w->s += l;
+        return true;
+}
+
 int fs_tree_mkdir_parents(const char *p, struct fs_created *made, struct cove_err **err)
 {
-        cleanup_free char *prefix = xzalloc(strlen(p) + 1);
+        cleanup_comp_walk struct comp_walk w = comp_walk_start(p);
         cleanup_close int cur = -1;
-        size_t pl = 0;
 
         cur = fs_openat(AT_FDCWD, "/", O_PATH | O_DIRECTORY, 0);
         if (cur < 0)
                 return fs_err(err, cur, "/");
-        for (const char *s = p; *s;) {
-                s += strspn(s, "/");
-                size_t l = strcspn(s, "/");
-                if (l == 0)
-                        break;
-                cleanup_free char *comp = xstrndup(s, l);
-                prefix[pl++] = '/';
-                memcpy(prefix + pl, s, l);
-                pl += l;
-                prefix[pl] = '\0';
-                s += l;
-
-                int fd = fs_openat(cur, comp, O_PATH | O_DIRECTORY, 0);
+        while (comp_walk_next(&w)) {
+                int fd = fs_openat(cur, w.comp, O_PATH | O_DIRECTORY, 0);
                 if (fd == -ENOENT) {
-                        fd = fs_tree_mkdir_at(cur, comp);
+                        fd = fs_tree_mkdir_at(cur, w.comp);
                         if (fd >= 0 && !made->top)
-                                made->top = xstrdup(prefix);
+                                made->top = xstrdup(w.prefix);
                         if (fd >= 0 || fd == -EEXIST)
-                                fd = fs_openat(cur, comp, O_PATH | O_DIRECTORY, 0);
+                                fd = fs_openat(cur, w.comp, O_PATH | O_DIRECTORY, 0);
                 }
                 if (fd < 0) {
-                        int r = fs_err(err, fd, prefix);
-                        fs_tree_unmake(made, prefix); /* what this call made, if anything */
+                        int r = fs_err(err, fd, w.prefix);
+                        fs_tree_unmake(made, w.prefix); /* what this call made, if anything */
                         return r;
                 }
                 (void)close(cur);
@@ -104,81 +128,118 @@ void fs_tree_unmake(struct fs_created *made, const char *leaf)
 
 int fs_tree_check_creatable(const char *p, struct cove_err **err)
 {
-        cleanup_free char *prefix = xzalloc(strlen(p) + 1);
+        cleanup_comp_walk struct comp_walk w = comp_walk_start(p);
         cleanup_close int cur = -1;
-        size_t pl = 0;
 
         cur = fs_openat(AT_FDCWD, "/", O_PATH | O_DIRECTORY, 0);
         if (cur < 0)
                 return fs_err(err, cur, "/");
-        for (const char *s = p; *s;) {
-                s += strspn(s, "/");
-                size_t l = strcspn(s, "/");
-                if (l == 0)
-                        break;
-                cleanup_free char *comp = xstrndup(s, l);
-                prefix[pl++] = '/';
-                memcpy(prefix + pl, s, l);
-                pl += l;
-                prefix[pl] = '\0';
-                s += l;
-
-                int fd = fs_openat(cur, comp, O_PATH | O_DIRECTORY, 0);
+        while (comp_walk_next(&w)) {
+                int fd = fs_openat(cur, w.comp, O_PATH | O_DIRECTORY, 0);
                 if (fd == -ENOENT) {
                         /* The first missing component is created in the last existing one. */
-                        cleanup_free char *parent = fs_path_parent(prefix);
+                        cleanup_free char *parent = fs_path_parent(w.prefix);
                         return fs_check_writable_dir(cur, parent, err);
                 }
                 if (fd < 0)
-                        return fs_err(err, fd, prefix);
+                        return fs_err(err, fd, w.prefix);
                 (void)close(cur);
                 cur = fd;
         }
         return 0;
 }
 
+/* ---- reading directories ---- */
+
+int fs_dir_open(int dfd, const char *path, DIR **ret, struct cove_err **err)
+{
+        DIR *d = fdopendir(dfd);
+        if (!d) {
+                int e = errno;
+                (void)close(dfd);
+                return fs_err(err, e, path);
+        }
+        *ret = d;
+        return 0;
+}
+
+int fs_dir_next(DIR *d, const char *path, struct dirent **ret, struct cove_err **err)
+{
+        for (;;) {
+                errno = 0;
+                struct dirent *de = readdir(d);
+                if (!de)
+                        return errno ? fs_err(err, errno, path) : 0;
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                *ret = de;
+                return 1;
+        }
+}
+
 /* ---- removing ---- */
+
+/* fs_dir_open() of a directory `level` below the top of a walk (dfd owned): deeper than
+ * FS_TREE_MAX_DEPTH is refused, as every level holds an fd. */
+static int open_tree_dir(int dfd, const char *path, unsigned level, DIR **ret,
+                         struct cove_err **err)
+{
+        if (level > FS_TREE_MAX_DEPTH) {
+                (void)close(dfd);
+                return cove_err_set_status(err, 400, ELOOP, "'%s' is nested too deeply", path);
+        }
+        return fs_dir_open(dfd, path, ret, err);
+}
+
+/* The next entry of a walk in d (the directory path): the entry in *ret, its lstat in *st, its
+ * path in *ret_child (caller frees); entries that vanish meanwhile are skipped. 1, 0 at the
+ * end, or an fs_err(). */
+static int next_child(DIR *d, const char *path, struct dirent **ret, struct stat *st,
+                      char **ret_child, struct cove_err **err)
+{
+        for (;;) {
+                struct dirent *de;
+                int r = fs_dir_next(d, path, &de, err);
+                if (r <= 0)
+                        return r;
+                char *child = fs_path_join(path, de->d_name);
+                if (fstatat(dirfd(d), de->d_name, st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        int e = errno;
+                        r = e == ENOENT ? 0 : fs_err(err, e, child);
+                        free(child);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                *ret = de;
+                *ret_child = child;
+                return 1;
+        }
+}
 
 /* Removes everything inside the directory dfd (owned), not following symlinks. */
 static int rm_contents(int dfd, const char *path, unsigned level, struct cove_err **err)
 {
         cleanup_closedir DIR *d = NULL;
         struct dirent *de;
+        int r;
 
-        if (level > FS_TREE_MAX_DEPTH) {
-                (void)close(dfd);
-                return cove_err_set_status(err, 400, ELOOP, "'%s' is nested too deeply", path);
-        }
-        d = fdopendir(dfd);
-        if (!d) {
-                int e = errno;
-                (void)close(dfd);
-                return fs_err(err, e, path);
-        }
+        r = open_tree_dir(dfd, path, level, &d, err);
+        if (r < 0)
+                return r;
         for (;;) {
+                cleanup_free char *child = NULL;
                 struct stat st;
-                errno = 0;
-                de = readdir(d);
-                if (!de) {
-                        if (errno)
-                                return fs_err(err, errno, path);
-                        break;
-                }
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                cleanup_free char *child = fs_path_join(path, de->d_name);
-                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                        if (errno == ENOENT)
-                                continue;
-                        return fs_err(err, errno, child);
-                }
+                r = next_child(d, path, &de, &st, &child, err);
+                if (r <= 0)
+                        return r;
                 if (S_ISDIR(st.st_mode)) {
                         int sub = openat(dirfd(d), de->d_name,
                                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC |
                                                  O_NONBLOCK);
                         if (sub < 0)
                                 return fs_err(err, errno, child);
-                        int r = rm_contents(sub, child, level + 1, err);
+                        r = rm_contents(sub, child, level + 1, err);
                         if (r < 0)
                                 return r;
                         if (unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT)
@@ -187,7 +248,6 @@ static int rm_contents(int dfd, const char *path, unsigned level, struct cove_er
                         return fs_err(err, errno, child);
                 }
         }
-        return 0;
 }
 
 int fs_tree_remove_at(const struct fs_at *at, const struct stat *st, const char *path,
@@ -232,37 +292,20 @@ static int check_removable_contents(int dfd, const struct stat *dst, uid_t uid, 
 {
         cleanup_closedir DIR *d = NULL;
         struct dirent *de;
+        int r;
 
-        if (level > FS_TREE_MAX_DEPTH) {
-                (void)close(dfd);
-                return cove_err_set_status(err, 400, ELOOP, "'%s' is nested too deeply", path);
-        }
-        d = fdopendir(dfd);
-        if (!d) {
-                int e = errno;
-                (void)close(dfd);
-                return fs_err(err, e, path);
-        }
-        int r = fs_check_writable_dir(dirfd(d), path, err);
+        r = open_tree_dir(dfd, path, level, &d, err);
+        if (r < 0)
+                return r;
+        r = fs_check_writable_dir(dirfd(d), path, err);
         if (r < 0)
                 return r;
         for (;;) {
+                cleanup_free char *child = NULL;
                 struct stat st;
-                errno = 0;
-                de = readdir(d);
-                if (!de) {
-                        if (errno)
-                                return fs_err(err, errno, path);
-                        return 0;
-                }
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                cleanup_free char *child = fs_path_join(path, de->d_name);
-                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                        if (errno == ENOENT)
-                                continue;
-                        return fs_err(err, errno, child);
-                }
+                r = next_child(d, path, &de, &st, &child, err);
+                if (r <= 0)
+                        return r;
                 if (uid != 0 && (dst->st_mode & S_ISVTX) && st.st_uid != uid && dst->st_uid != uid)
                         return fs_err(err, EPERM, child);
                 if (!S_ISDIR(st.st_mode))
@@ -378,12 +421,9 @@ int fs_tree_copy(int sfd, const char *sname, const char *spath, int dfd, const c
 
                 if (in < 0)
                         return fs_err(err, errno, spath);
-                d = fdopendir(in);
-                if (!d) {
-                        int e = errno;
-                        (void)close(in);
-                        return fs_err(err, e, spath);
-                }
+                r = fs_dir_open(in, spath, &d, err);
+                if (r < 0)
+                        return r;
                 /* Now `in` is owned by d. */
                 if (mkdirat(dfd, dname, 0700) < 0)
                         return fs_err(err, errno, spath);
@@ -391,15 +431,11 @@ int fs_tree_copy(int sfd, const char *sname, const char *spath, int dfd, const c
                 if (out < 0)
                         return fs_err(err, errno, spath);
                 for (;;) {
-                        errno = 0;
-                        de = readdir(d);
-                        if (!de) {
-                                if (errno)
-                                        return fs_err(err, errno, spath);
+                        r = fs_dir_next(d, spath, &de, err);
+                        if (r < 0)
+                                return r;
+                        if (r == 0)
                                 break;
-                        }
-                        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                                continue;
                         cleanup_free char *child = fs_path_join(spath, de->d_name);
                         r = fs_tree_copy(dirfd(d), de->d_name, child, out, de->d_name, root,
                                          level + 1, err);

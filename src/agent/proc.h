@@ -7,8 +7,9 @@
  *   proc_start.c   the streaming methods Start and Connect
  *   proc_table.c   the process table: running processes and kept results, refcounts, limits,
  *                  selectors (pid or tag)
- *   proc_output.c  output fan-out: shared serialised messages (blobs), the kept output (rings),
- *                  subscribers and the loop that serves one subscriber's stream
+ *   proc_output.c  output fan-out: the kept output (rings), subscribers and the loop that
+ *                  serves one subscriber's stream
+ *   proc_blob.c    shared serialised messages (blobs, proc_blob.h)
  *   proc_pump.c    one pump thread per process: reads its output, enforces its timeout, reaps
  *                  it and stores the result
  *   proc_spawn.c   starting a child as the acting user (proc_spawn.h), proc_run.c `run`
@@ -29,6 +30,7 @@
 #pragma once
 
 #include "agent/agent.h"
+#include "agent/proc_blob.h"
 #include "agent/proc_spawn.h"
 
 #include <pthread.h>
@@ -48,13 +50,6 @@
 #define PROC_DRAIN_MAX_MS      2000
 #define PROC_INPUT_POLL_MS     100
 #define CMD_ID_LEN             20
-
-/* A serialised stream message ({"msg": …}), shared by all subscribers. */
-struct blob {
-        atomic_int ref;
-        size_t len;
-        char data[];
-};
 
 struct qnode {
         struct qnode *next;
@@ -154,13 +149,6 @@ struct proc **proc_table_running_by_pid_locked(size_t *ret_n);
 int proc_selector_parse(json_t *body, struct selector *ret, struct cove_err **err);
 
 /* ---- proc_output.c ---- */
-
-struct blob *blob_ref(struct blob *b);
-void blob_unref(struct blob *b);
-/* {"msg": {"event": event}} as one blob; steals event. */
-struct blob *blob_from_event(json_t *event);
-/* The data event of n output bytes of stream `kind` ("stdout", "stderr", "pty"). */
-struct blob *blob_data(const char *kind, const char *p, size_t n);
 
 /* Appends to a ring, keeping the newest PROC_OUTPUT_MAX bytes. */
 void ring_add(struct ring *r, const char *d, size_t n);

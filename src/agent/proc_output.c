@@ -1,69 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * proc_output.c — output fan-out of the process service (proc.h), three small types:
- *   blob  one serialised stream message, shared (refcounted) by every subscriber it goes to
+ * proc_output.c — output fan-out of the process service (proc.h), two small types (and the
+ * blobs of proc_blob.c that they carry):
  *   ring  the output kept for a result: the newest PROC_OUTPUT_MAX bytes of a stream
  *   sub   a subscriber (a Start or Connect stream): a queue of blobs, an eventfd that the pump
  *         writes to wake its serving thread, and that thread's loop (sub_serve)
  */
 #include "agent/proc.h"
-#include "lib/b64.h"
 #include "lib/frame.h"
 #include "lib/macro.h"
 
 #include <poll.h>
 #include <sys/eventfd.h>
-
-/* ---- blobs ---- */
-
-static struct blob *blob_new(size_t len)
-{
-        struct blob *b = xmalloc(sizeof(*b) + len + 1);
-        atomic_init(&b->ref, 1);
-        b->len = len;
-        b->data[len] = '\0';
-        return b;
-}
-
-struct blob *blob_ref(struct blob *b)
-{
-        atomic_fetch_add(&b->ref, 1);
-        return b;
-}
-
-void blob_unref(struct blob *b)
-{
-        if (b && atomic_fetch_sub(&b->ref, 1) == 1)
-                free(b);
-}
-
-/* {"msg": event} as one blob; steals event. */
-struct blob *blob_from_event(json_t *event)
-{
-        json_t *m = json_pack("{s:{s:o}}", "msg", "event", event);
-        char *s = json_dumps_compact(m);
-        size_t n = strlen(s);
-        struct blob *b = blob_new(n);
-        memcpy(b->data, s, n);
-        free(s);
-        json_decref(m);
-        return b;
-}
-
-struct blob *blob_data(const char *kind, const char *p, size_t n)
-{
-        char prefix[64];
-        int pl = snprintf(prefix, sizeof(prefix), "{\"msg\":{\"event\":{\"data\":{\"%s\":\"", kind);
-        static const char suffix[] = "\"}}}}";
-        size_t el = b64_encoded_len(n, 0);
-        struct blob *b = blob_new((size_t)pl + el + (sizeof(suffix) - 1));
-
-        memcpy(b->data, prefix, (size_t)pl);
-        b64_encode(p, n, b->data + pl, 0);
-        memcpy(b->data + pl + el, suffix, (sizeof(suffix) - 1));
-        b->data[b->len] = '\0';
-        return b;
-}
 
 /* ---- rings ---- */
 

@@ -4,6 +4,7 @@
 #include "lib/fdutil.h"
 #include "lib/macro.h"
 #include "lib/path.h"
+#include "lib/sigreset.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -38,26 +39,6 @@ __attribute__((noreturn)) static void child_fail(int fd, int stage, int errnum)
         struct child_report rep = { stage, errnum };
         (void)!write(fd, &rep, sizeof(rep));
         _exit(127);
-}
-
-/* glibc's sigaction() refuses its two internal real-time signals (32 and 33) with EINVAL, yet
- * ignored signals 32 and 33 are inherited like any other (GNU make leaves them so): reset them
- * with the system call itself. The layout is the kernel's struct sigaction on the
- * architectures that have sa_restorer (x86_64, arm64). Async-signal-safe. */
-static void reset_signal_raw(int sig)
-{
-#if defined(__x86_64__) || defined(__aarch64__)
-        struct {
-                void (*handler)(int);
-                unsigned long flags;
-                void (*restorer)(void);
-                uint64_t mask;
-        } act = { .handler = SIG_DFL };
-
-        (void)syscall(SYS_rt_sigaction, sig, &act, NULL, sizeof(act.mask));
-#else
-        (void)sig;
-#endif
 }
 
 void proc_spawned_close(struct proc_spawned *s)
@@ -203,21 +184,15 @@ int proc_spawn(const struct proc_spawn_opts *o, struct proc_spawned *ret, struct
                 return cove_err_set_status(err, errno == EAGAIN ? 429 : 0, errno, "fork: %m");
         if (pid == 0) {
                 /* Child: async-signal-safe calls only, and never return. */
-                struct sigaction dfl = { .sa_handler = SIG_DFL };
-                sigset_t none;
                 int fd0 = o->pty ? slave : in_r, fd1 = o->pty ? slave : out_w,
                     fd2 = o->pty ? slave : err_w;
 
                 /* Ignored signals and the blocked mask survive exec: whatever the agent, init,
                  * coved or the shell that started coved (nohup) set, user processes start with
-                 * every signal at its default and nothing blocked. SIGKILL and SIGSTOP refuse,
-                 * which is fine. */
-                for (int sig = 1; sig < NSIG; sig++)
-                        if (sigaction(sig, &dfl, NULL) < 0 && errno == EINVAL)
-                                reset_signal_raw(sig);
-                sigemptyset(&none);
-                if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
-                        child_fail(ep_w, STAGE_SETUP, errno);
+                 * every signal at its default and nothing blocked. */
+                int r = sig_reset_all();
+                if (r < 0)
+                        child_fail(ep_w, STAGE_SETUP, -r);
                 if (proc_child_nofile_set)
                         (void)setrlimit(RLIMIT_NOFILE, &proc_child_nofile);
                 if (setsid() < 0)

@@ -22,6 +22,7 @@ struct setting {
         const char *def;
         int64_t min, max;
         const char *help;
+        const char *word_a, *word_b; /* SETTING_STRING: its only two values, else NULL */
 };
 
 #define S(k, f, d, h)                                                                              \
@@ -40,13 +41,19 @@ struct setting {
         {                                                                                          \
                 k, SETTING_INT, offsetof(struct coved_config, f), d, lo, hi, h                     \
         }
+/* A string setting that is one of two words (checked by config_finish). */
+#define W(k, f, d, a, b, h)                                                                        \
+        {                                                                                          \
+                k, SETTING_STRING, offsetof(struct coved_config, f), d, 0, 0, h, a, b              \
+        }
 
 static const struct setting settings[] = {
         S("listen", listen, "127.0.0.1:49982", "HOST:PORT of the API port"),
         S("data-dir", data_dir, "/var/lib/cove", "state directory (SQLite, sandboxes, templates)"),
         S("public-url", public_url, "",
           "base of URLs handed to clients (default http://HOST:PORT)"),
-        S("auth", auth, "key", "'key' (API keys) or 'none' (open mode, single-user workstation)"),
+        W("auth", auth, "key", "key", "none",
+          "'key' (API keys) or 'none' (open mode, single-user workstation)"),
         S("node-name", node_name, "", "clientID of sandboxes on this node (default: host name)"),
         S("libexec-dir", libexec_dir, "",
           "directory of cove-runtime, cove-init, cove-agent (default: coved's own when they are "
@@ -80,7 +87,7 @@ static const struct setting settings[] = {
           "how long team metric samples are kept (s)"),
         I("event-retention", event_retention, "604800", 3600, 31536000,
           "how long lifecycle events and webhook deliveries are kept (s)"),
-        S("metrics-auth", metrics_auth, "key",
+        W("metrics-auth", metrics_auth, "key", "key", "none",
           "GET /metrics: 'key' (any valid key) or 'none' (public)"),
         B("webhook-allow-private", webhook_allow_private, "false",
           "deliver webhooks to loopback, private, link-local and this host's addresses"),
@@ -108,13 +115,13 @@ static const struct setting settings[] = {
           "HOST=URL[,only]: pull images of HOST from URL first (repeatable)"),
         I("max-concurrent-builds", max_concurrent_builds, "2", 1, 64,
           "builds that run at once; more wait as 'waiting'"),
-        S("direct-build", direct_build, "on", "'on' or 'off': serve POST /build"),
+        W("direct-build", direct_build, "on", "on", "off", "'on' or 'off': serve POST /build"),
         I("max-template-cpu", max_template_cpu, "8", 1, 256, "largest cpuCount of a template"),
         I("max-template-memory-mb", max_template_memory_mb, "16384", 128, 1048576,
           "largest memoryMB of a template"),
         I("max-template-disk-mb", max_template_disk_mb, "51200", 512, 16777216,
           "largest diskSizeMB of a template"),
-        S("network", network, "on",
+        W("network", network, "on", "on", "none",
           "'on': every sandbox gets a network (docs/operations.md); 'none': loopback only"),
         S("network-pool", network_pool, NET_POOL_DEFAULT,
           "sandbox addresses: an IPv4 CIDR, optionally ',' and an IPv6 CIDR"),
@@ -303,10 +310,12 @@ int config_finish(struct coved_config *c, struct cove_err **err)
         free(c->listen_host);
         c->listen_host = xstrndup(c->listen, (size_t)(colon - c->listen));
         c->port = (uint16_t)port;
-        if (!streq(c->auth, "key") && !streq(c->auth, "none"))
-                return cove_err_set(err, EINVAL, "setting 'auth' must be 'key' or 'none'");
-        if (!streq(c->metrics_auth, "key") && !streq(c->metrics_auth, "none"))
-                return cove_err_set(err, EINVAL, "setting 'metrics-auth' must be 'key' or 'none'");
+        for (const struct setting *s = settings; s->key; s++) {
+                const char *v = *(char **)((char *)c + s->offset);
+                if (s->word_a && !streq(v, s->word_a) && !streq(v, s->word_b))
+                        return cove_err_set(err, EINVAL, "setting '%s' must be '%s' or '%s'",
+                                            s->key, s->word_a, s->word_b);
+        }
         if (!*c->public_url) {
                 free(c->public_url);
                 c->public_url = xasprintf("http://%s:%u", c->listen_host, c->port);
@@ -323,10 +332,6 @@ int config_finish(struct coved_config *c, struct cove_err **err)
         }
         for (char *d = c->e2b_domain; *d; d++)
                 *d = (char)tolower((unsigned char)*d);
-        if (!streq(c->direct_build, "on") && !streq(c->direct_build, "off"))
-                return cove_err_set(err, EINVAL, "setting 'direct-build' must be 'on' or 'off'");
-        if (!streq(c->network, "on") && !streq(c->network, "none"))
-                return cove_err_set(err, EINVAL, "setting 'network' must be 'on' or 'none'");
         if (*c->network_default_policy) {
                 json_error_t je;
                 struct net_policy p;

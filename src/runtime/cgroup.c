@@ -561,6 +561,35 @@ int cg_kill_listed(const struct hier *h, const char *name, struct cove_err **err
         return 0;
 }
 
+int cg_settle_frozen(const char *name, bool freeze, cg_frozen_step_fn step, struct cove_err **err)
+{
+        int64_t deadline = cg_mono_ms() + CGROUP_SETTLE_TIMEOUT_MS;
+
+        for (long wait = 1;; wait = MIN(wait * 2, 20)) {
+                int r = step(name, freeze, err);
+                if (r != 0)
+                        return MIN(r, 0);
+                if (cg_mono_ms() > deadline)
+                        break;
+                cg_sleep_ms(wait);
+        }
+        return cove_err_set(err, ETIMEDOUT, "%s cgroup '%s': not settled after %d ms",
+                            freeze ? "freeze" : "thaw", name, CGROUP_SETTLE_TIMEOUT_MS);
+}
+
+int cg_kill_listed_frozen(const struct hier *h, const char *name,
+                          int (*set_frozen)(const char *name, bool freeze, struct cove_err **err),
+                          struct cove_err **err)
+{
+        /* Freeze so nothing forks between reading the list and the kill; SIGKILL is delivered
+         * to frozen tasks on thaw. */
+        bool frozen = set_frozen && set_frozen(name, true, NULL) >= 0;
+        int r = cg_kill_listed(h, name, err);
+        if (frozen)
+                (void)set_frozen(name, false, NULL);
+        return r;
+}
+
 int cgroup_kill_all(const char *name, struct cove_err **err)
 {
         int64_t deadline;

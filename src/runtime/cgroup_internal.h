@@ -77,6 +77,17 @@ int cg_read_pids(const struct hier *h, const char *name, pid_t **ret, size_t *re
                  struct cove_err **err);
 /* SIGKILLs every pid listed in h's cgroup.procs of name. */
 int cg_kill_listed(const struct hier *h, const char *name, struct cove_err **err);
+/* The same, with name frozen around it when set_frozen (a driver's) is not NULL and freezing
+ * works: nothing forks between reading the list and the kill. */
+int cg_kill_listed_frozen(const struct hier *h, const char *name,
+                          int (*set_frozen)(const char *name, bool freeze, struct cove_err **err),
+                          struct cove_err **err);
+/* One look (and, where the driver needs it, one more request) at a freeze or thaw: 1 settled,
+ * 0 not yet, < 0 an error. */
+typedef int (*cg_frozen_step_fn)(const char *name, bool freeze, struct cove_err **err);
+/* Calls step with a growing pause (1 to 20 ms) until it settles (0), fails, or
+ * CGROUP_SETTLE_TIMEOUT_MS pass (ETIMEDOUT "freeze/thaw cgroup '<name>': not settled"). */
+int cg_settle_frozen(const char *name, bool freeze, cg_frozen_step_fn step, struct cove_err **err);
 /* mkdir of every missing component of name under mnt; on v2 `enable` lists the controllers to
  * switch on in each parent's cgroup.subtree_control (NULL on v1). */
 int cg_mkdir_p(const char *mnt, const char *name, const char *const *enable, size_t n_enable,

@@ -83,33 +83,29 @@ static int v1_set_limits(const char *name, const struct cgroup_limits *lim, stru
         return 0;
 }
 
-static int v1_set_frozen(const char *name, bool freeze, struct cove_err **err)
+static int v1_frozen_step(const char *name, bool freeze, struct cove_err **err)
 {
-        int64_t deadline = cg_mono_ms() + CGROUP_SETTLE_TIMEOUT_MS;
-        const struct hier *h = need(CTRL_FREEZER, "freezer", err);
+        const struct hier *h = cg_hier_for(CTRL_FREEZER);
         const char *want = freeze ? "FROZEN" : "THAWED";
+        cleanup_free char *s = NULL;
         int r;
 
-        if (!h)
+        /* Re-writing FROZEN retries a freeze that got stuck in FREEZING. */
+        r = cg_write(h, name, "freezer.state", want, err);
+        if (r < 0)
+                return r;
+        r = cg_read(h, name, "freezer.state", &s, err);
+        if (r < 0)
+                return r;
+        s[strcspn(s, "\n")] = '\0';
+        return streq(s, want);
+}
+
+static int v1_set_frozen(const char *name, bool freeze, struct cove_err **err)
+{
+        if (!need(CTRL_FREEZER, "freezer", err))
                 return -EOPNOTSUPP;
-        for (long wait = 1;; wait = MIN(wait * 2, 20)) {
-                cleanup_free char *s = NULL;
-                /* Re-writing FROZEN retries a freeze that got stuck in FREEZING. */
-                r = cg_write(h, name, "freezer.state", want, err);
-                if (r < 0)
-                        return r;
-                r = cg_read(h, name, "freezer.state", &s, err);
-                if (r < 0)
-                        return r;
-                s[strcspn(s, "\n")] = '\0';
-                if (streq(s, want))
-                        return 0;
-                if (cg_mono_ms() > deadline)
-                        break;
-                cg_sleep_ms(wait);
-        }
-        return cove_err_set(err, ETIMEDOUT, "%s cgroup '%s': not settled after %d ms",
-                            freeze ? "freeze" : "thaw", name, CGROUP_SETTLE_TIMEOUT_MS);
+        return cg_settle_frozen(name, freeze, v1_frozen_step, err);
 }
 
 static int v1_is_frozen(const char *name, struct cove_err **err)
@@ -126,14 +122,8 @@ static int v1_is_frozen(const char *name, struct cove_err **err)
 
 static int v1_kill_round(const char *name, struct cove_err **err)
 {
-        /* Freeze so nothing forks between reading the list and the kill; SIGKILL is delivered
-         * to frozen tasks on thaw. */
         const struct hier *h = cg_hier_for(CTRL_FREEZER);
-        bool frozen = h && v1_set_frozen(name, true, NULL) >= 0;
-        int r = cg_kill_listed(h ? h : &cg_hier[0], name, err);
-        if (frozen)
-                (void)v1_set_frozen(name, false, NULL);
-        return r;
+        return cg_kill_listed_frozen(h ? h : &cg_hier[0], name, h ? v1_set_frozen : NULL, err);
 }
 
 static uint64_t clamp_unlimited(uint64_t v)

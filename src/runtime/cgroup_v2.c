@@ -82,25 +82,19 @@ static int v2_event(const char *name, const char *key, uint64_t *ret, struct cov
         return 0;
 }
 
+static int v2_frozen_step(const char *name, bool freeze, struct cove_err **err)
+{
+        uint64_t v;
+        int r = v2_event(name, "frozen", &v, err);
+        return r < 0 ? r : (v == 1) == freeze;
+}
+
 static int v2_set_frozen(const char *name, bool freeze, struct cove_err **err)
 {
-        int64_t deadline = cg_mono_ms() + CGROUP_SETTLE_TIMEOUT_MS;
         int r = cg_write(&cg_hier[0], name, "cgroup.freeze", freeze ? "1" : "0", err);
         if (r < 0)
                 return r;
-        for (long wait = 1;; wait = MIN(wait * 2, 20)) {
-                uint64_t v;
-                r = v2_event(name, "frozen", &v, err);
-                if (r < 0)
-                        return r;
-                if ((v == 1) == freeze)
-                        return 0;
-                if (cg_mono_ms() > deadline)
-                        break;
-                cg_sleep_ms(wait);
-        }
-        return cove_err_set(err, ETIMEDOUT, "%s cgroup '%s': not settled after %d ms",
-                            freeze ? "freeze" : "thaw", name, CGROUP_SETTLE_TIMEOUT_MS);
+        return cg_settle_frozen(name, freeze, v2_frozen_step, err);
 }
 
 static int v2_is_frozen(const char *name, struct cove_err **err)
@@ -115,13 +109,8 @@ static int v2_kill_round(const char *name, struct cove_err **err)
         const struct hier *h = &cg_hier[0];
         if (cg_has_file(h, name, "cgroup.kill"))
                 return cg_write(h, name, "cgroup.kill", "1", err);
-        /* FIXME: drop once the minimum kernel has cgroup.kill (5.14). Freeze so nothing forks
-         * between reading the list and the kill; SIGKILL is delivered to frozen tasks on thaw. */
-        bool frozen = v2_set_frozen(name, true, NULL) >= 0;
-        int r = cg_kill_listed(h, name, err);
-        if (frozen)
-                (void)v2_set_frozen(name, false, NULL);
-        return r;
+        /* FIXME: drop once the minimum kernel has cgroup.kill (5.14). */
+        return cg_kill_listed_frozen(h, name, v2_set_frozen, err);
 }
 
 static int v2_stats(const char *name, struct cgroup_stats *ret, struct cove_err **err)

@@ -4,11 +4,11 @@
  * overlay, binds, /proc (with the usual read-only and masked paths), /dev, /sys, /tmp, the
  * home directories, pivot_root.
  *
- * Everything from the host arrives as an fd prepared by the parent (idmap.c): the disk image
- * mount, the layer and bind trees (detached, idmapped into the sandbox's user namespace) are
- * attached with move_mount() onto <state_dir>/rootfs, and the overlay is made with the new
- * mount API over /proc/self/fd/N paths (the child may not be able to look up the data
- * directory by name). pivot_root then leaves only the overlay and what is mounted on it.
+ * Everything from the host arrives as an fd prepared by the parent (idmap.c, volume_mount.c):
+ * the disk image mount, the layer, bind and volume trees (detached, idmapped into the sandbox's
+ * user namespace) are attached with move_mount() onto <state_dir>/rootfs, and the overlay is
+ * made with the new mount API over /proc/self/fd/N paths (the child may not be able to look up
+ * the data directory by name). pivot_root then leaves only the overlay and what is mounted on it.
  *
  * Every mount target inside the rootfs is resolved with openat2(RESOLVE_IN_ROOT) relative to
  * the rootfs and mounted through /proc/self/fd/N, so a symlink in a template (say `dev -> /`)
@@ -99,11 +99,6 @@ static int mkdir_in_root(int rootfd, const char *path, mode_t mode, uid_t uid, g
         return TAKE_FD(cur);
 }
 
-int rootfs_mkdir(int rootfd, const char *path, struct cove_err **err)
-{
-        return mkdir_in_root(rootfd, path, 0755, (uid_t)-1, (gid_t)-1, err);
-}
-
 /* An empty regular file at path (inside root) to bind a file onto. Returns an O_PATH fd. */
 static int file_in_root(int rootfd, const char *path, struct cove_err **err)
 {
@@ -167,6 +162,22 @@ static int bind_one(int rootfd, const struct sandbox_bind *b, int tree, struct c
                 return cove_err_wrap(err, "bind '%s' on '%s'", b->source, b->target);
         if (move_mount(tree, "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
                 return cove_err_set(err, errno, "bind '%s' on '%s': %m", b->source, b->target);
+        return 0;
+}
+
+/* The volumes' mounts, opened and idmapped by the parent (volume_mount.c), on their targets. */
+static int attach_volumes(int rootfd, const struct sandbox_config *c, struct cove_err **err)
+{
+        for (size_t i = 0; i < c->n_volumes; i++) {
+                const struct sandbox_volume *v = &c->volumes[i];
+                cleanup_close int tfd =
+                        mkdir_in_root(rootfd, v->target, 0755, (uid_t)-1, (gid_t)-1, err);
+                if (tfd < 0)
+                        return cove_err_wrap(err, "volume on '%s'", v->target);
+                if (move_mount(v->mnt_fd, "", tfd, "",
+                               MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+                        return cove_err_set(err, errno, "mount volume on '%s': %m", v->target);
+        }
         return 0;
 }
 
@@ -404,7 +415,7 @@ int rootfs_setup(const struct sandbox_config *c, const struct sandbox_mounts *m,
                 if (r < 0)
                         return r;
         }
-        r = volumes_attach(rootfd, c, err);
+        r = attach_volumes(rootfd, c, err);
         if (r < 0)
                 return r;
         if ((r = setup_proc(rootfd, err)) < 0 || (r = setup_dev(rootfd, err)) < 0)

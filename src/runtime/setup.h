@@ -57,16 +57,12 @@ int mounts_prepare_trees(const struct sandbox_config *c, int userns_fd, struct s
 int rootfs_setup(const struct sandbox_config *c, const struct sandbox_mounts *m,
                  struct cove_err **err);
 
-/* mkdir -p of path inside the new root (resolved in it, mount.c); an O_PATH fd of the dir. */
-int rootfs_mkdir(int rootfd, const char *path, struct cove_err **err);
-
-/* Volumes (volume_mount.c): volumes_open() in the parent before clone (a detached mount per
- * volume in c->volumes[i].mnt_fd), volumes_idmap() once the child's user namespace has its
- * maps, volumes_attach() in the child's new root, volumes_close() in the parent once the
- * child has them. */
+/* Volumes (volume_mount.c, the parent's side): volumes_open() before clone (a detached mount
+ * per volume in c->volumes[i].mnt_fd), volumes_idmap() once the child's user namespace has its
+ * maps, volumes_close() once the child has them. rootfs_setup() attaches them in the child's
+ * new root. */
 int volumes_open(const struct sandbox_config *c, struct cove_err **err);
 int volumes_idmap(const struct sandbox_config *c, int userns_fd, struct cove_err **err);
-int volumes_attach(int rootfd, const struct sandbox_config *c, struct cove_err **err);
 void volumes_close(const struct sandbox_config *c);
 int caps_drop_bounding(struct cove_err **err);
 /* Writes c->files inside the sandbox (seedfiles.c); after pivot_root, before init. */

@@ -3,8 +3,8 @@
  * volume_mount.c — mounting volumes into a sandbox (cove-runtime create; setup.h).
  *
  * The parent (before clone) makes a *detached* mount (fsopen/fsmount) of each volume's ext4
- * image; the child attaches it at the volume's path inside the new root (move_mount). Nothing
- * is ever mounted in the host's namespace.
+ * image; the child attaches it at the volume's path inside the new root (move_mount, in
+ * rootfs_setup(), mount.c). Nothing is ever mounted in the host's namespace.
  *
  * One filesystem image may be mounted by many sandboxes at once, and it must then be one
  * filesystem: two loop devices on the same file would be two ext4 instances writing the same
@@ -185,18 +185,4 @@ void volumes_close(const struct sandbox_config *c)
                         (void)close(c->volumes[i].mnt_fd);
                         c->volumes[i].mnt_fd = -1;
                 }
-}
-
-int volumes_attach(int rootfd, const struct sandbox_config *c, struct cove_err **err)
-{
-        for (size_t i = 0; i < c->n_volumes; i++) {
-                const struct sandbox_volume *v = &c->volumes[i];
-                cleanup_close int tfd = rootfs_mkdir(rootfd, v->target, err);
-                if (tfd < 0)
-                        return cove_err_wrap(err, "volume on '%s'", v->target);
-                if (move_mount(v->mnt_fd, "", tfd, "",
-                               MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-                        return cove_err_set(err, errno, "mount volume on '%s': %m", v->target);
-        }
-        return 0;
 }

@@ -51,13 +51,8 @@ int store_team_ensure_default(struct store *s, struct cove_err **err)
                 "INSERT OR IGNORE INTO teams (id, name, created_at) VALUES (?, ?, ?)", err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, "team_default");
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 2, "default");
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 3, time_now_ms());
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        int rc = STORE_RUN(s, st, STORE_TEXT("team_default"), STORE_TEXT("default"),
+                           STORE_I64(time_now_ms()));
         if (rc != SQLITE_DONE)
                 return store_sql_error(s, rc, err, "create team 'team_default'");
         return 0;
@@ -70,13 +65,10 @@ int store_team_get_name(struct store *s, const char *team_id, char **ret_name, s
                 store_stmt(s, STMT_TEAM_NAME, "SELECT name FROM teams WHERE id = ?", err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, team_id);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
-        if (rc == SQLITE_DONE)
-                return cove_err_set(err, ENOENT, "team '%s' not found", team_id);
-        if (rc != SQLITE_ROW)
-                return store_sql_error(s, rc, err, "get team '%s'", team_id);
+        int rc = STORE_RUN(s, st, STORE_TEXT(team_id));
+        int r = store_one_row(s, rc, "team", team_id, err);
+        if (r < 0)
+                return r;
         *ret_name = store_col_text(st, 0);
         if (!*ret_name)
                 *ret_name = xstrdup("");
@@ -107,19 +99,8 @@ int store_apikey_insert(struct store *s, const char *key, const char *team_id, c
                 err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 2, hash);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 3, team_id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 4, role);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 5, last4);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 6, time_now_ms());
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        int rc = STORE_RUN(s, st, STORE_TEXT(id), STORE_TEXT(hash), STORE_TEXT(team_id),
+                           STORE_TEXT(role), STORE_TEXT(last4), STORE_I64(time_now_ms()));
         if (rc == SQLITE_DONE)
                 return 0;
         if (store_rc_is_unique(rc))
@@ -144,9 +125,7 @@ int store_apikey_lookup(struct store *s, const char *key, struct apikey_rec **re
                 err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, hash);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        int rc = STORE_RUN(s, st, STORE_TEXT(hash));
         if (rc == SQLITE_DONE)
                 return cove_err_set(err, ENOENT, "api key not found");
         if (rc != SQLITE_ROW)

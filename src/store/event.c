@@ -22,14 +22,7 @@ void event_rec_free(struct event_rec *e)
         free(e);
 }
 
-void event_list_free(struct event_rec **v)
-{
-        if (!v)
-                return;
-        for (struct event_rec **p = v; *p; p++)
-                event_rec_free(*p);
-        free(v);
-}
+STORE_DEFINE_LIST_FREE(event_list_free, struct event_rec, event_rec_free)
 
 int store_event_insert_locked(struct store *s, const struct event_rec *ev, struct cove_err **err)
 {
@@ -44,19 +37,9 @@ int store_event_insert_locked(struct store *s, const struct event_rec *ev, struc
                         err);
                 if (!st)
                         return -EIO;
-                rc = store_bind_text(st, 1, ev->id);
-                if (rc == SQLITE_OK)
-                        rc = store_bind_text(st, 2, ev->type);
-                if (rc == SQLITE_OK)
-                        rc = store_bind_text(st, 3, ev->sandbox_id);
-                if (rc == SQLITE_OK)
-                        rc = store_bind_text(st, 4, ev->team_id);
-                if (rc == SQLITE_OK)
-                        rc = store_bind_i64(st, 5, ev->ts);
-                if (rc == SQLITE_OK)
-                        rc = store_bind_json(st, 6, ev->body, "{}");
-                if (rc == SQLITE_OK)
-                        rc = store_step(s, st);
+                rc = STORE_RUN(s, st, STORE_TEXT(ev->id), STORE_TEXT(ev->type),
+                               STORE_TEXT(ev->sandbox_id), STORE_TEXT(ev->team_id),
+                               STORE_I64(ev->ts), STORE_JSON(ev->body, "{}"));
                 if (rc != SQLITE_DONE)
                         return store_sql_error(s, rc, err, "record event '%s'", ev->id);
                 seq = sqlite3_last_insert_rowid(s->db);
@@ -76,19 +59,8 @@ int store_event_insert_locked(struct store *s, const struct event_rec *ev, struc
                 err);
         if (!st)
                 return -EIO;
-        rc = store_bind_text(st, 1, ev->id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 2, seq);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 3, ev->sandbox_id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 4, ev->ts);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 5, ev->team_id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 6, ev->type);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        rc = STORE_RUN(s, st, STORE_TEXT(ev->id), STORE_I64(seq), STORE_TEXT(ev->sandbox_id),
+                       STORE_I64(ev->ts), STORE_TEXT(ev->team_id), STORE_TEXT(ev->type));
         if (rc != SQLITE_DONE)
                 return store_sql_error(s, rc, err, "create deliveries of event '%s'", ev->id);
         if (sqlite3_changes(s->db) > 0)
@@ -96,7 +68,7 @@ int store_event_insert_locked(struct store *s, const struct event_rec *ev, struc
         return 0;
 }
 
-static int event_row(sqlite3_stmt *st, void **ret, struct cove_err **err)
+static int event_from_row(sqlite3_stmt *st, struct event_rec **ret, struct cove_err **err)
 {
         struct event_rec *e = xzalloc(sizeof(*e));
         e->seq = store_col_i64(st, 0);
@@ -114,10 +86,7 @@ static int event_row(sqlite3_stmt *st, void **ret, struct cove_err **err)
         return 0;
 }
 
-static void event_free_any(void *p)
-{
-        event_rec_free(p);
-}
+STORE_DEFINE_COLLECT(event, struct event_rec, event_rec_free)
 
 int store_event_list(struct store *s, const struct event_query *q, struct event_rec ***ret,
                      struct cove_err **err)
@@ -143,23 +112,11 @@ int store_event_list(struct store *s, const struct event_query *q, struct event_
 #undef EVENT_LIST_SQL
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, q->team_id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 2, q->sandbox_id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 3, types);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 4, q->limit);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 5, q->offset);
+        int rc = STORE_BIND(st, STORE_TEXT(q->team_id), STORE_TEXT(q->sandbox_id),
+                            STORE_TEXT(types), STORE_I64(q->limit), STORE_I64(q->offset));
         if (rc != SQLITE_OK)
                 return store_sql_error(s, rc, err, "list events");
-        void **v = NULL;
-        int r = store_collect_rows(s, st, event_row, event_free_any, "list events", &v, err);
-        if (r < 0)
-                return r;
-        *ret = (struct event_rec **)v;
-        return 0;
+        return event_collect(s, st, "list events", ret, err);
 }
 
 int store_event_prune(struct store *s, int64_t before_ms, struct cove_err **err)
@@ -182,9 +139,7 @@ int store_event_prune(struct store *s, int64_t before_ms, struct cove_err **err)
                         r = -EIO;
                         break;
                 }
-                int rc = store_bind_i64(st, 1, before_ms);
-                if (rc == SQLITE_OK)
-                        rc = store_step(s, st);
+                int rc = STORE_RUN(s, st, STORE_I64(before_ms));
                 if (rc != SQLITE_DONE)
                         r = store_sql_error(s, rc, err, "prune events");
         }

@@ -18,13 +18,23 @@ static void log_rec_free(struct log_rec *l)
         free(l);
 }
 
-void log_list_free(struct log_rec **v)
+STORE_DEFINE_LIST_FREE(log_list_free, struct log_rec, log_rec_free)
+
+/* A row of "seq, ts, level, source, message"; fields is NULL when out of memory. */
+static struct log_rec *log_from_row(sqlite3_stmt *st)
 {
-        if (!v)
-                return;
-        for (struct log_rec **p = v; *p; p++)
-                log_rec_free(*p);
-        free(v);
+        struct log_rec *l = xzalloc(sizeof(*l));
+        l->seq = store_col_i64(st, 0);
+        l->ts = store_col_i64(st, 1);
+        l->level = store_col_text(st, 2);
+        l->message = store_col_text(st, 4);
+        const char *src = (const char *)sqlite3_column_text(st, 3);
+        l->fields = json_pack("{s:s}", "source", src ? src : "");
+        if (!l->level)
+                l->level = xstrdup("info");
+        if (!l->message)
+                l->message = xstrdup("");
+        return l;
 }
 
 /* Runs inside the caller's transaction. */
@@ -40,9 +50,7 @@ static int log_append_locked(struct store *s, const char *sandbox_id, const char
                         "SELECT coalesce(max(seq), 0) FROM sandbox_logs WHERE sandbox_id = ?", err);
                 if (!st)
                         return -EIO;
-                rc = store_bind_text(st, 1, sandbox_id);
-                if (rc == SQLITE_OK)
-                        rc = store_step(s, st);
+                rc = STORE_RUN(s, st, STORE_TEXT(sandbox_id));
                 if (rc != SQLITE_ROW)
                         return store_sql_error(s, rc, err, "read log of sandbox '%s'", sandbox_id);
                 seq = store_col_i64(st, 0) + 1;
@@ -55,19 +63,9 @@ static int log_append_locked(struct store *s, const char *sandbox_id, const char
                         err);
                 if (!st)
                         return -EIO;
-                rc = store_bind_text(st, 1, sandbox_id);
-                if (rc == SQLITE_OK)
-                        rc = store_bind_i64(st, 2, seq);
-                if (rc == SQLITE_OK)
-                        rc = store_bind_i64(st, 3, time_now_ms());
-                if (rc == SQLITE_OK)
-                        rc = store_bind_text(st, 4, level);
-                if (rc == SQLITE_OK)
-                        rc = store_bind_text(st, 5, source);
-                if (rc == SQLITE_OK)
-                        rc = store_bind_text(st, 6, message);
-                if (rc == SQLITE_OK)
-                        rc = store_step(s, st);
+                rc = STORE_RUN(s, st, STORE_TEXT(sandbox_id), STORE_I64(seq),
+                               STORE_I64(time_now_ms()), STORE_TEXT(level), STORE_TEXT(source),
+                               STORE_TEXT(message));
                 if (rc != SQLITE_DONE)
                         return store_sql_error(s, rc, err, "append to log of sandbox '%s'",
                                                sandbox_id);
@@ -78,11 +76,7 @@ static int log_append_locked(struct store *s, const char *sandbox_id, const char
                         "DELETE FROM sandbox_logs WHERE sandbox_id = ? AND seq <= ?", err);
                 if (!st)
                         return -EIO;
-                rc = store_bind_text(st, 1, sandbox_id);
-                if (rc == SQLITE_OK)
-                        rc = store_bind_i64(st, 2, seq - s->log_max);
-                if (rc == SQLITE_OK)
-                        rc = store_step(s, st);
+                rc = STORE_RUN(s, st, STORE_TEXT(sandbox_id), STORE_I64(seq - s->log_max));
                 if (rc != SQLITE_DONE)
                         return store_sql_error(s, rc, err, "trim log of sandbox '%s'", sandbox_id);
         }
@@ -136,17 +130,7 @@ int store_log_list(struct store *s, const char *sandbox_id, struct log_rec ***re
                         cap *= 2;
                         v = xrealloc(v, cap * sizeof(*v));
                 }
-                struct log_rec *l = xzalloc(sizeof(*l));
-                l->seq = store_col_i64(st, 0);
-                l->ts = store_col_i64(st, 1);
-                l->level = store_col_text(st, 2);
-                l->message = store_col_text(st, 4);
-                const char *src = (const char *)sqlite3_column_text(st, 3);
-                l->fields = json_pack("{s:s}", "source", src ? src : "");
-                if (!l->level)
-                        l->level = xstrdup("info");
-                if (!l->message)
-                        l->message = xstrdup("");
+                struct log_rec *l = log_from_row(st);
                 if (!l->fields) {
                         log_rec_free(l);
                         log_list_free(v);
@@ -167,9 +151,7 @@ int store_log_delete_all(struct store *s, const char *sandbox_id, struct cove_er
                 s, STMT_LOG_DELETE_ALL, "DELETE FROM sandbox_logs WHERE sandbox_id = ?", err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, sandbox_id);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        int rc = STORE_RUN(s, st, STORE_TEXT(sandbox_id));
         if (rc != SQLITE_DONE)
                 return store_sql_error(s, rc, err, "delete log of sandbox '%s'", sandbox_id);
         return 0;
@@ -205,13 +187,8 @@ int store_log_query(struct store *s, const struct log_query *q, struct log_page 
                         err);
                 if (!st)
                         return -EIO;
-                rc = store_bind_text(st, 1, q->sandbox_id);
-                if (rc == SQLITE_OK)
-                        rc = store_bind_i64(st, 2, cursor);
-                if (rc == SQLITE_OK)
-                        rc = store_bind_i64(st, 3, q->backward);
-                if (rc == SQLITE_OK)
-                        rc = store_step(s, st);
+                rc = STORE_RUN(s, st, STORE_TEXT(q->sandbox_id), STORE_I64(cursor),
+                               STORE_I64(q->backward));
                 if (rc != SQLITE_ROW)
                         return store_sql_error(s, rc, err, "count log of sandbox '%s'",
                                                q->sandbox_id);
@@ -223,15 +200,9 @@ int store_log_query(struct store *s, const struct log_query *q, struct log_page 
                             : store_stmt(s, STMT_LOG_QUERY_FWD, LOG_QUERY_SQL(">=", "ASC"), err);
         if (!st)
                 return -EIO;
-        rc = store_bind_text(st, 1, q->sandbox_id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 2, cursor);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 3, q->min_level);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 4, q->search);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 5, q->limit + 1); /* one more tells has_more */
+        /* ?5: one more than asked for tells has_more. */
+        rc = STORE_BIND(st, STORE_TEXT(q->sandbox_id), STORE_I64(cursor), STORE_I64(q->min_level),
+                        STORE_TEXT(q->search), STORE_I64(q->limit + 1));
         if (rc != SQLITE_OK)
                 return store_sql_error(s, rc, err, "query log of sandbox '%s'", q->sandbox_id);
         struct log_rec **v = xzalloc((size_t)(q->limit + 1) * sizeof(*v));
@@ -242,17 +213,7 @@ int store_log_query(struct store *s, const struct log_query *q, struct log_page 
                         ret->has_more = true;
                         break;
                 }
-                struct log_rec *l = xzalloc(sizeof(*l));
-                l->seq = store_col_i64(st, 0);
-                l->ts = store_col_i64(st, 1);
-                l->level = store_col_text(st, 2);
-                l->message = store_col_text(st, 4);
-                const char *src = (const char *)sqlite3_column_text(st, 3);
-                l->fields = json_pack("{s:s}", "source", src ? src : "");
-                if (!l->level)
-                        l->level = xstrdup("info");
-                if (!l->message)
-                        l->message = xstrdup("");
+                struct log_rec *l = log_from_row(st);
                 v[n++] = l;
         }
         if (rc != SQLITE_ROW && rc != SQLITE_DONE) {

@@ -163,9 +163,12 @@ struct store {
         int64_t log_max;     /* log entries kept per sandbox */
 };
 
+/* db.c: the lock */
 struct store *store_lock(struct store *s);
 void store_unlockp(struct store **s);
 #define STORE_LOCK(s) __attribute__((cleanup(store_unlockp))) struct store *_store_locked_ = store_lock(s)
+
+/* ---- stmt.c: statements, errors, parameters, columns, rows ---- */
 
 void store_stmt_resetp(sqlite3_stmt **st);
 #define cleanup_stmt __attribute__((cleanup(store_stmt_resetp)))
@@ -175,17 +178,14 @@ sqlite3_stmt *store_stmt(struct store *s, enum store_stmt_id id, const char *sql
                          struct cove_err **err);
 int store_step(struct store *s, sqlite3_stmt *st);
 
-/* Steps st to the end, turning each row into a record with row(); returns a NULL-terminated
- * array in *ret. On failure everything collected so far is released with free_one().
- * `what` names the operation in error messages ("list sandboxes"). */
-typedef int (*store_row_fn)(sqlite3_stmt *st, void **ret, struct cove_err **err);
-int store_collect_rows(struct store *s, sqlite3_stmt *st, store_row_fn row, void (*free_one)(void *),
-                       const char *what, void ***ret, struct cove_err **err);
 /* Maps a failed rc: UNIQUE/PRIMARYKEY → -EEXIST, NOTNULL/CHECK → -EINVAL, BUSY/LOCKED →
  * -EAGAIN, else -EIO; the message is "<ctx>: <sqlite3_errmsg>". */
 int store_sql_error(struct store *s, int rc, struct cove_err **err, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
 bool store_rc_is_unique(int rc);
+/* After the step (rc) of a statement reading the one record of a kind named id: 0 with a row,
+ * -ENOENT "<kind> '<id>' not found" without, else store_sql_error() "get <kind> '<id>'". */
+int store_one_row(struct store *s, int rc, const char *kind, const char *id, struct cove_err **err);
 
 /* event.c: inserts ev (assigning ev->seq) and one pending delivery per enabled webhook of its
  * team that subscribes to its type. Call inside a transaction (store_begin()). */
@@ -195,10 +195,13 @@ int store_event_insert_locked(struct store *s, const struct event_rec *ev, struc
  * transaction. Lock held. */
 int store_sandbox_insert_locked(struct store *s, struct sandbox_rec *sb, struct cove_err **err);
 
-/* BEGIN IMMEDIATE / COMMIT; store_rollback() never fails and is a no-op outside a transaction. */
+/* db.c: BEGIN IMMEDIATE / COMMIT; store_rollback() never fails and is a no-op outside a
+ * transaction. */
 int store_begin(struct store *s, struct cove_err **err);
 int store_commit(struct store *s, struct cove_err **err);
 void store_rollback(struct store *s);
+
+/* ---- stmt.c, continued ---- */
 
 /* Binding helpers: return an SQLite rc (SQLITE_OK on success). */
 int store_bind_text(sqlite3_stmt *st, int i, const char *v); /* NULL → SQL NULL */
@@ -206,11 +209,89 @@ int store_bind_i64(sqlite3_stmt *st, int i, int64_t v);
 /* v == NULL → dflt as text (or SQL NULL when dflt is NULL too); else compact JSON text. */
 int store_bind_json(sqlite3_stmt *st, int i, const json_t *v, const char *dflt);
 
+/* One parameter of a statement, made with STORE_TEXT(), STORE_I64() or STORE_JSON() (which bind
+ * as the helpers above do). */
+enum store_arg_kind {
+        STORE_ARG_TEXT,
+        STORE_ARG_I64,
+        STORE_ARG_JSON,
+};
+struct store_arg {
+        enum store_arg_kind kind;
+        const char *text; /* TEXT: the value (borrowed); JSON: the default text */
+        int64_t i64;
+        const json_t *json; /* borrowed */
+};
+#define STORE_TEXT(v) ((struct store_arg){ .kind = STORE_ARG_TEXT, .text = (v) })
+#define STORE_I64(v)  ((struct store_arg){ .kind = STORE_ARG_I64, .i64 = (v) })
+#define STORE_JSON(v, dflt)                                                                        \
+        ((struct store_arg){ .kind = STORE_ARG_JSON, .json = (v), .text = (dflt) })
+
+/* Binds args[0], args[1], … to ?1, ?2, …, stopping at the first failure: its rc, or SQLITE_OK. */
+int store_bind_args(sqlite3_stmt *st, const struct store_arg *args, size_t n);
+/* store_bind_args(), then store_step(): the step's rc (SQLITE_ROW, SQLITE_DONE, an error) or the
+ * failed binding's. SQLITE_ERROR when st is NULL (store_stmt() failed; err is set). */
+int store_run_args(struct store *s, sqlite3_stmt *st, const struct store_arg *args, size_t n);
+/* STORE_BIND(st, STORE_TEXT(id), STORE_I64(now)) binds ?1 and ?2; STORE_RUN(s, st, …) also steps.
+ * At least one argument. */
+#define STORE_ARGS(...)                                                                            \
+        (const struct store_arg[]){ __VA_ARGS__ },                                                 \
+                sizeof((const struct store_arg[]){ __VA_ARGS__ }) / sizeof(struct store_arg)
+#define STORE_BIND(st, ...)   store_bind_args((st), STORE_ARGS(__VA_ARGS__))
+#define STORE_RUN(s, st, ...) store_run_args((s), (st), STORE_ARGS(__VA_ARGS__))
+
 /* Column helpers. */
 char *store_col_text(sqlite3_stmt *st, int i); /* owned copy or NULL for SQL NULL */
 int64_t store_col_i64(sqlite3_stmt *st, int i);
 /* Parses a JSON column: SQL NULL → parse of dflt (NULL when dflt is NULL). Corrupt text → -EIO. */
 int store_col_json(sqlite3_stmt *st, int i, const char *dflt, json_t **ret, struct cove_err **err);
+
+/* Steps st to the end, turning each row into a record with row(); returns a NULL-terminated
+ * array in *ret. On failure everything collected so far is released with free_one().
+ * `what` names the operation in error messages ("list sandboxes"). */
+typedef int (*store_row_fn)(sqlite3_stmt *st, void **ret, struct cove_err **err);
+int store_collect_rows(struct store *s, sqlite3_stmt *st, store_row_fn row,
+                       void (*free_one)(void *), const char *what, void ***ret,
+                       struct cove_err **err);
+/* For a record type with `static int NAME_from_row(sqlite3_stmt *st, TYPE **ret, struct
+ * cove_err **err)` and its `void free_fn(TYPE *)`: defines `static int NAME_collect(struct store
+ * *s, sqlite3_stmt *st, const char *what, TYPE ***ret, struct cove_err **err)`,
+ * store_collect_rows() for that type (a NULL-terminated array the caller frees). */
+#define STORE_DEFINE_COLLECT(name, type, free_fn)                                                  \
+        static int name##_row_any(sqlite3_stmt *st, void **ret, struct cove_err **err)             \
+        {                                                                                          \
+                type *rec = NULL;                                                                  \
+                int r = name##_from_row(st, &rec, err);                                            \
+                if (r >= 0)                                                                        \
+                        *ret = rec;                                                                \
+                return r;                                                                          \
+        }                                                                                          \
+        static void name##_free_any(void *p)                                                       \
+        {                                                                                          \
+                free_fn(p);                                                                        \
+        }                                                                                          \
+        static int name##_collect(struct store *s, sqlite3_stmt *st, const char *what,             \
+                                  type ***ret, struct cove_err **err)                              \
+        {                                                                                          \
+                void **v = NULL;                                                                   \
+                int r = store_collect_rows(s, st, name##_row_any, name##_free_any, what, &v, err); \
+                if (r < 0)                                                                         \
+                        return r;                                                                  \
+                *ret = (type **)v;                                                                 \
+                return 0;                                                                          \
+        }
+
+/* Defines `void list_free(TYPE **v)` (declared in store.h): each record through rec_free, then
+ * the array; NULL is fine. */
+#define STORE_DEFINE_LIST_FREE(list_free, type, rec_free)                                          \
+        void list_free(type **v)                                                                   \
+        {                                                                                          \
+                if (!v)                                                                            \
+                        return;                                                                    \
+                for (type **p = v; *p; p++)                                                        \
+                        rec_free(*p);                                                              \
+                free(v);                                                                           \
+        }
 
 /* sandbox.c, for tombstone.c: one row, with the lock held. */
 int sandbox_get_locked(struct store *s, const char *id, struct sandbox_rec **ret,

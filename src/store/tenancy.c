@@ -21,16 +21,9 @@ void team_rec_free(struct team_rec *t)
         free(t);
 }
 
-void team_list_free(struct team_rec **v)
-{
-        if (!v)
-                return;
-        for (struct team_rec **p = v; *p; p++)
-                team_rec_free(*p);
-        free(v);
-}
+STORE_DEFINE_LIST_FREE(team_list_free, struct team_rec, team_rec_free)
 
-static int team_row(sqlite3_stmt *st, void **ret, struct cove_err **err)
+static int team_from_row(sqlite3_stmt *st, struct team_rec **ret, struct cove_err **err)
 {
         (void)err;
         struct team_rec *t = xzalloc(sizeof(*t));
@@ -43,10 +36,7 @@ static int team_row(sqlite3_stmt *st, void **ret, struct cove_err **err)
         return 0;
 }
 
-static void team_free_any(void *p)
-{
-        team_rec_free(p);
-}
+STORE_DEFINE_COLLECT(team, struct team_rec, team_rec_free)
 
 int store_team_create(struct store *s, const char *name, struct team_rec **ret,
                       struct cove_err **err)
@@ -62,13 +52,7 @@ int store_team_create(struct store *s, const char *name, struct team_rec **ret,
                            "INSERT INTO teams (id, name, created_at) VALUES (?1, ?2, ?3)", err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 2, name);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 3, now);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        int rc = STORE_RUN(s, st, STORE_TEXT(id), STORE_TEXT(name), STORE_I64(now));
         if (store_rc_is_unique(rc))
                 return cove_err_set(err, EEXIST, "team '%s' already exists", name);
         if (rc != SQLITE_DONE)
@@ -88,17 +72,11 @@ int store_team_get(struct store *s, const char *id, struct team_rec **ret, struc
                 s, STMT_TEAM_GET, "SELECT id, name, created_at FROM teams WHERE id = ?1", err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, id);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
-        if (rc == SQLITE_DONE)
-                return cove_err_set(err, ENOENT, "team '%s' not found", id);
-        if (rc != SQLITE_ROW)
-                return store_sql_error(s, rc, err, "get team '%s'", id);
-        void *t = NULL;
-        (void)team_row(st, &t, err);
-        *ret = t;
-        return 0;
+        int rc = STORE_RUN(s, st, STORE_TEXT(id));
+        int r = store_one_row(s, rc, "team", id, err);
+        if (r < 0)
+                return r;
+        return team_from_row(st, ret, err);
 }
 
 int store_team_list(struct store *s, struct team_rec ***ret, struct cove_err **err)
@@ -109,19 +87,14 @@ int store_team_list(struct store *s, struct team_rec ***ret, struct cove_err **e
                            "SELECT id, name, created_at FROM teams ORDER BY created_at, id", err);
         if (!st)
                 return -EIO;
-        void **v = NULL;
-        int r = store_collect_rows(s, st, team_row, team_free_any, "list teams", &v, err);
-        if (r < 0)
-                return r;
-        *ret = (struct team_rec **)v;
-        return 0;
+        return team_collect(s, st, "list teams", ret, err);
 }
 
 /* ---- keys ---- */
 
 #define APIKEY_COLS "id, team_id, role, last4, created_at, name, revoked_at"
 
-static int apikey_row(sqlite3_stmt *st, void **ret, struct cove_err **err)
+static int apikey_from_row(sqlite3_stmt *st, struct apikey_rec **ret, struct cove_err **err)
 {
         (void)err;
         struct apikey_rec *k = xzalloc(sizeof(*k));
@@ -138,19 +111,9 @@ static int apikey_row(sqlite3_stmt *st, void **ret, struct cove_err **err)
         return 0;
 }
 
-static void apikey_free_any(void *p)
-{
-        apikey_rec_free(p);
-}
+STORE_DEFINE_COLLECT(apikey, struct apikey_rec, apikey_rec_free)
 
-void apikey_list_free(struct apikey_rec **v)
-{
-        if (!v)
-                return;
-        for (struct apikey_rec **p = v; *p; p++)
-                apikey_rec_free(*p);
-        free(v);
-}
+STORE_DEFINE_LIST_FREE(apikey_list_free, struct apikey_rec, apikey_rec_free)
 
 int store_apikey_create(struct store *s, const char *team_id, const char *role, const char *name,
                         bool e2b_form, char **ret_key, struct apikey_rec **ret,
@@ -175,11 +138,7 @@ int store_apikey_create(struct store *s, const char *team_id, const char *role, 
                 cleanup_stmt sqlite3_stmt *st =
                         store_stmt(s, STMT_APIKEY_SET_NAME,
                                    "UPDATE api_keys SET name = ?2 WHERE id = ?1", err);
-                int rc = st ? store_bind_text(st, 1, k->id) : SQLITE_ERROR;
-                if (rc == SQLITE_OK)
-                        rc = store_bind_text(st, 2, name ? name : "");
-                if (rc == SQLITE_OK)
-                        rc = store_step(s, st);
+                int rc = STORE_RUN(s, st, STORE_TEXT(k->id), STORE_TEXT(name ? name : ""));
                 if (!st || rc != SQLITE_DONE) {
                         apikey_rec_free(k);
                         return st ? store_sql_error(s, rc, err, "name api key") : -EIO;
@@ -207,12 +166,7 @@ int store_apikey_list(struct store *s, const char *team_id, struct apikey_rec **
         int rc = store_bind_text(st, 1, team_id);
         if (rc != SQLITE_OK)
                 return store_sql_error(s, rc, err, "list api keys");
-        void **v = NULL;
-        int r = store_collect_rows(s, st, apikey_row, apikey_free_any, "list api keys", &v, err);
-        if (r < 0)
-                return r;
-        *ret = (struct apikey_rec **)v;
-        return 0;
+        return apikey_collect(s, st, "list api keys", ret, err);
 }
 
 int store_apikey_get(struct store *s, const char *id, struct apikey_rec **ret,
@@ -223,17 +177,11 @@ int store_apikey_get(struct store *s, const char *id, struct apikey_rec **ret,
                 s, STMT_APIKEY_GET, "SELECT " APIKEY_COLS " FROM api_keys WHERE id = ?1", err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, id);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
-        if (rc == SQLITE_DONE)
-                return cove_err_set(err, ENOENT, "api key '%s' not found", id);
-        if (rc != SQLITE_ROW)
-                return store_sql_error(s, rc, err, "get api key '%s'", id);
-        void *k = NULL;
-        (void)apikey_row(st, &k, err);
-        *ret = k;
-        return 0;
+        int rc = STORE_RUN(s, st, STORE_TEXT(id));
+        int r = store_one_row(s, rc, "api key", id, err);
+        if (r < 0)
+                return r;
+        return apikey_from_row(st, ret, err);
 }
 
 int store_apikey_revoke(struct store *s, const char *id, struct cove_err **err)
@@ -246,11 +194,7 @@ int store_apikey_revoke(struct store *s, const char *id, struct cove_err **err)
                 err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 2, time_now_ms());
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        int rc = STORE_RUN(s, st, STORE_TEXT(id), STORE_I64(time_now_ms()));
         if (rc != SQLITE_DONE)
                 return store_sql_error(s, rc, err, "revoke api key '%s'", id);
         if (sqlite3_changes(s->db) == 0)
@@ -267,11 +211,7 @@ int store_apikey_add_team(struct store *s, const char *key_id, const char *team_
                 "INSERT OR IGNORE INTO api_key_teams (key_id, team_id) VALUES (?1, ?2)", err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, key_id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 2, team_id);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        int rc = STORE_RUN(s, st, STORE_TEXT(key_id), STORE_TEXT(team_id));
         if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
                 return cove_err_set(err, ENOENT, "api key '%s' or team '%s' not found", key_id,
                                     team_id);

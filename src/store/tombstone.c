@@ -108,9 +108,7 @@ static int purge_locked(struct store *s, int64_t before, struct cove_err **err)
                            "DELETE FROM sandbox_tombstones WHERE destroyed_at < ?1", err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_i64(st, 1, before);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        int rc = STORE_RUN(s, st, STORE_I64(before));
         if (rc != SQLITE_DONE)
                 return store_sql_error(s, rc, err, "purge sandbox tombstones");
         return 0;
@@ -132,13 +130,8 @@ static int insert_locked(struct store *s, const struct sandbox_rec *sb, int64_t 
                 json_decref(rec);
                 return -EIO;
         }
-        int rc = store_bind_text(st, 1, sb->id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 2, sb->team_id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 3, destroyed_at);
-        if (rc == SQLITE_OK)
-                rc = store_bind_json(st, 4, rec, "{}");
+        int rc = STORE_BIND(st, STORE_TEXT(sb->id), STORE_TEXT(sb->team_id),
+                            STORE_I64(destroyed_at), STORE_JSON(rec, "{}"));
         json_decref(rec);
         if (rc == SQLITE_OK)
                 rc = store_step(s, st);
@@ -183,9 +176,7 @@ int store_tombstone_get(struct store *s, const char *id, struct sandbox_rec **re
                 err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, id);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        int rc = STORE_RUN(s, st, STORE_TEXT(id));
         if (rc == SQLITE_DONE)
                 return cove_err_set(err, ENOENT, "sandbox '%s' not found", id);
         if (rc != SQLITE_ROW)
@@ -193,19 +184,7 @@ int store_tombstone_get(struct store *s, const char *id, struct sandbox_rec **re
         return tombstone_from_row(st, ret, err);
 }
 
-static int tombstone_row_any(sqlite3_stmt *st, void **ret, struct cove_err **err)
-{
-        struct sandbox_rec *rec = NULL;
-        int r = tombstone_from_row(st, &rec, err);
-        if (r >= 0)
-                *ret = rec;
-        return r;
-}
-
-static void tombstone_free_any(void *p)
-{
-        sandbox_rec_free(p);
-}
+STORE_DEFINE_COLLECT(tombstone, struct sandbox_rec, sandbox_rec_free)
 
 int store_tombstone_list(struct store *s, const char *team_id, int64_t since,
                          struct sandbox_rec ***ret, struct cove_err **err)
@@ -224,16 +203,9 @@ int store_tombstone_list(struct store *s, const char *team_id, int64_t since,
                                      err);
         if (!st)
                 return -EIO;
-        int rc = team_id ? store_bind_text(st, 1, team_id) : SQLITE_OK;
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 2, since);
+        /* Without a team, ?1 is bound to NULL and not used. */
+        int rc = STORE_BIND(st, STORE_TEXT(team_id), STORE_I64(since));
         if (rc != SQLITE_OK)
                 return store_sql_error(s, rc, err, "list sandbox tombstones");
-        void **v = NULL;
-        int r = store_collect_rows(s, st, tombstone_row_any, tombstone_free_any,
-                                   "list sandbox tombstones", &v, err);
-        if (r < 0)
-                return r;
-        *ret = (struct sandbox_rec **)v;
-        return 0;
+        return tombstone_collect(s, st, "list sandbox tombstones", ret, err);
 }

@@ -18,9 +18,7 @@ static int get_locked(struct store *s, const char *sandbox_id, int64_t *ret, str
                 s, STMT_UIDRANGE_GET, "SELECT idx FROM uid_ranges WHERE sandbox_id = ?", err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, sandbox_id);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        int rc = STORE_RUN(s, st, STORE_TEXT(sandbox_id));
         if (rc == SQLITE_DONE)
                 return -ENOENT;
         if (rc != SQLITE_ROW)
@@ -67,13 +65,8 @@ int store_uidrange_acquire(struct store *s, const char *sandbox_id, int64_t n_ra
                                            "INSERT INTO uid_ranges (idx, sandbox_id, allocated_at) "
                                            "VALUES (?, ?, ?)",
                                            err);
-                        int rc = st ? store_bind_i64(st, 1, idx) : SQLITE_ERROR;
-                        if (rc == SQLITE_OK)
-                                rc = store_bind_text(st, 2, sandbox_id);
-                        if (rc == SQLITE_OK)
-                                rc = store_bind_i64(st, 3, time_now_ms());
-                        if (rc == SQLITE_OK)
-                                rc = store_step(s, st);
+                        int rc = STORE_RUN(s, st, STORE_I64(idx), STORE_TEXT(sandbox_id),
+                                           STORE_I64(time_now_ms()));
                         if (!st)
                                 r = -EIO;
                         else if (rc != SQLITE_DONE)
@@ -109,9 +102,7 @@ int store_uidrange_release(struct store *s, const char *sandbox_id, struct cove_
                 s, STMT_UIDRANGE_DELETE, "DELETE FROM uid_ranges WHERE sandbox_id = ?", err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, sandbox_id);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        int rc = STORE_RUN(s, st, STORE_TEXT(sandbox_id));
         if (rc != SQLITE_DONE)
                 return store_sql_error(s, rc, err, "release uid range of sandbox '%s'", sandbox_id);
         return 0;

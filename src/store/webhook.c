@@ -37,14 +37,7 @@ void webhook_rec_free(struct webhook_rec *w)
         free(w);
 }
 
-void webhook_list_free(struct webhook_rec **v)
-{
-        if (!v)
-                return;
-        for (struct webhook_rec **p = v; *p; p++)
-                webhook_rec_free(*p);
-        free(v);
-}
+STORE_DEFINE_LIST_FREE(webhook_list_free, struct webhook_rec, webhook_rec_free)
 
 static int webhook_from_row(sqlite3_stmt *st, struct webhook_rec **ret, struct cove_err **err)
 {
@@ -75,33 +68,12 @@ static int webhook_from_row(sqlite3_stmt *st, struct webhook_rec **ret, struct c
 /* Binds ?1..?14 in WEBHOOK_COLS order. */
 static int webhook_bind(sqlite3_stmt *st, const struct webhook_rec *w)
 {
-        int rc = store_bind_text(st, 1, w->id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 2, w->team_id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 3, w->name);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 4, w->url);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 5, w->secret);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 6, w->enabled);
-        if (rc == SQLITE_OK)
-                rc = store_bind_json(st, 7, w->events, "[]");
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 8, w->has_retry_policy);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 9, w->max_attempts);
-        if (rc == SQLITE_OK)
-                rc = store_bind_json(st, 10, w->delays, NULL);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 11, w->dead_letter_enabled);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 12, w->dead_letter_url);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 13, w->created_at);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 14, w->updated_at);
+        int rc = STORE_BIND(st, STORE_TEXT(w->id), STORE_TEXT(w->team_id), STORE_TEXT(w->name),
+                            STORE_TEXT(w->url), STORE_TEXT(w->secret), STORE_I64(w->enabled),
+                            STORE_JSON(w->events, "[]"), STORE_I64(w->has_retry_policy),
+                            STORE_I64(w->max_attempts), STORE_JSON(w->delays, NULL),
+                            STORE_I64(w->dead_letter_enabled), STORE_TEXT(w->dead_letter_url),
+                            STORE_I64(w->created_at), STORE_I64(w->updated_at));
         return rc;
 }
 
@@ -115,9 +87,7 @@ int store_webhook_insert(struct store *s, const struct webhook_rec *w, int64_t m
                                    "SELECT COUNT(*) FROM webhooks WHERE team_id = ?1", err);
                 if (!st)
                         return -EIO;
-                int rc = store_bind_text(st, 1, w->team_id);
-                if (rc == SQLITE_OK)
-                        rc = store_step(s, st);
+                int rc = STORE_RUN(s, st, STORE_TEXT(w->team_id));
                 if (rc != SQLITE_ROW)
                         return store_sql_error(s, rc, err, "count webhooks");
                 if (sqlite3_column_int64(st, 0) >= max_per_team)
@@ -153,15 +123,10 @@ static int webhook_get_locked(struct store *s, const char *team_id, const char *
                            err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 2, team_id);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
-        if (rc == SQLITE_DONE)
-                return cove_err_set(err, ENOENT, "webhook '%s' not found", id);
-        if (rc != SQLITE_ROW)
-                return store_sql_error(s, rc, err, "get webhook '%s'", id);
+        int rc = STORE_RUN(s, st, STORE_TEXT(id), STORE_TEXT(team_id));
+        int r = store_one_row(s, rc, "webhook", id, err);
+        if (r < 0)
+                return r;
         return webhook_from_row(st, ret, err);
 }
 
@@ -172,19 +137,7 @@ int store_webhook_get(struct store *s, const char *team_id, const char *id,
         return webhook_get_locked(s, team_id, id, ret, err);
 }
 
-static int webhook_row_any(sqlite3_stmt *st, void **ret, struct cove_err **err)
-{
-        struct webhook_rec *w = NULL;
-        int r = webhook_from_row(st, &w, err);
-        if (r >= 0)
-                *ret = w;
-        return r;
-}
-
-static void webhook_free_any(void *p)
-{
-        webhook_rec_free(p);
-}
+STORE_DEFINE_COLLECT(webhook, struct webhook_rec, webhook_rec_free)
 
 int store_webhook_list(struct store *s, const char *team_id, struct webhook_rec ***ret,
                        struct cove_err **err)
@@ -199,13 +152,7 @@ int store_webhook_list(struct store *s, const char *team_id, struct webhook_rec 
         int rc = store_bind_text(st, 1, team_id);
         if (rc != SQLITE_OK)
                 return store_sql_error(s, rc, err, "list webhooks");
-        void **v = NULL;
-        int r = store_collect_rows(s, st, webhook_row_any, webhook_free_any, "list webhooks", &v,
-                                   err);
-        if (r < 0)
-                return r;
-        *ret = (struct webhook_rec **)v;
-        return 0;
+        return webhook_collect(s, st, "list webhooks", ret, err);
 }
 
 int store_webhook_update(struct store *s, const struct webhook_rec *w, struct cove_err **err)
@@ -241,11 +188,7 @@ int store_webhook_delete(struct store *s, const char *team_id, const char *id,
                 cleanup_stmt sqlite3_stmt *st =
                         store_stmt(s, STMT_WEBHOOK_DELETE,
                                    "DELETE FROM webhooks WHERE id = ?1 AND team_id = ?2", err);
-                int rc = st ? store_bind_text(st, 1, id) : SQLITE_ERROR;
-                if (rc == SQLITE_OK)
-                        rc = store_bind_text(st, 2, team_id);
-                if (rc == SQLITE_OK)
-                        rc = store_step(s, st);
+                int rc = STORE_RUN(s, st, STORE_TEXT(id), STORE_TEXT(team_id));
                 if (!st)
                         r = -EIO;
                 else if (rc != SQLITE_DONE)
@@ -262,9 +205,7 @@ int store_webhook_delete(struct store *s, const char *team_id, const char *id,
                         " dead_letter = 0 WHERE webhook_id = ?1 AND waiting = 1 AND attempt_open = "
                         "0",
                         err);
-                int rc = st ? store_bind_text(st, 1, id) : SQLITE_ERROR;
-                if (rc == SQLITE_OK)
-                        rc = store_step(s, st);
+                int rc = STORE_RUN(s, st, STORE_TEXT(id));
                 if (!st)
                         r = -EIO;
                 else if (rc != SQLITE_DONE)
@@ -303,14 +244,7 @@ void delivery_rec_free(struct delivery_rec *d)
         free(d);
 }
 
-void delivery_list_free(struct delivery_rec **v)
-{
-        if (!v)
-                return;
-        for (struct delivery_rec **p = v; *p; p++)
-                delivery_rec_free(*p);
-        free(v);
-}
+STORE_DEFINE_LIST_FREE(delivery_list_free, struct delivery_rec, delivery_rec_free)
 
 static int delivery_from_row(sqlite3_stmt *st, struct delivery_rec **ret, struct cove_err **err)
 {
@@ -347,19 +281,7 @@ static int delivery_from_row(sqlite3_stmt *st, struct delivery_rec **ret, struct
         return 0;
 }
 
-static int delivery_row_any(sqlite3_stmt *st, void **ret, struct cove_err **err)
-{
-        struct delivery_rec *d = NULL;
-        int r = delivery_from_row(st, &d, err);
-        if (r >= 0)
-                *ret = d;
-        return r;
-}
-
-static void delivery_free_any(void *p)
-{
-        delivery_rec_free(p);
-}
+STORE_DEFINE_COLLECT(delivery, struct delivery_rec, delivery_rec_free)
 
 int store_delivery_list(struct store *s, const struct delivery_query *q, struct delivery_rec ***ret,
                         struct cove_err **err)
@@ -376,26 +298,12 @@ int store_delivery_list(struct store *s, const struct delivery_query *q, struct 
 #undef DELIVERY_LIST_SQL
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, q->team_id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 2, q->webhook_id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 3, q->event_id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 4, q->status);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 5, q->limit);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 6, q->offset);
+        int rc = STORE_BIND(st, STORE_TEXT(q->team_id), STORE_TEXT(q->webhook_id),
+                            STORE_TEXT(q->event_id), STORE_TEXT(q->status), STORE_I64(q->limit),
+                            STORE_I64(q->offset));
         if (rc != SQLITE_OK)
                 return store_sql_error(s, rc, err, "list deliveries");
-        void **v = NULL;
-        int r = store_collect_rows(s, st, delivery_row_any, delivery_free_any, "list deliveries",
-                                   &v, err);
-        if (r < 0)
-                return r;
-        *ret = (struct delivery_rec **)v;
-        return 0;
+        return delivery_collect(s, st, "list deliveries", ret, err);
 }
 
 static int delivery_get_locked(struct store *s, const char *team_id, const char *id,
@@ -408,15 +316,10 @@ static int delivery_get_locked(struct store *s, const char *team_id, const char 
                            err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 2, team_id);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
-        if (rc == SQLITE_DONE)
-                return cove_err_set(err, ENOENT, "delivery '%s' not found", id);
-        if (rc != SQLITE_ROW)
-                return store_sql_error(s, rc, err, "get delivery '%s'", id);
+        int rc = STORE_RUN(s, st, STORE_TEXT(id), STORE_TEXT(team_id));
+        int r = store_one_row(s, rc, "delivery", id, err);
+        if (r < 0)
+                return r;
         return delivery_from_row(st, ret, err);
 }
 
@@ -435,9 +338,7 @@ static int event_body_locked(struct store *s, const char *event_id, char **ret,
                 s, STMT_EVENT_BODY, "SELECT body FROM lifecycle_events WHERE id = ?1", err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, event_id);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        int rc = STORE_RUN(s, st, STORE_TEXT(event_id));
         if (rc == SQLITE_DONE)
                 return cove_err_set(err, ENOENT, "event '%s' is no longer retained", event_id);
         if (rc != SQLITE_ROW)
@@ -469,28 +370,12 @@ int store_delivery_replay(struct store *s, const char *team_id, const char *id,
                         " 'pending', ?7, coalesce(?8, '[10,60]'), ?9, 1, ?10, ?10)"
                         " RETURNING id",
                         err);
-                int rc = st ? store_bind_text(st, 1, old->event_id) : SQLITE_ERROR;
-                if (rc == SQLITE_OK)
-                        rc = store_bind_i64(st, 2, old->event_seq);
-                if (rc == SQLITE_OK)
-                        rc = store_bind_text(st, 3, w->id);
-                if (rc == SQLITE_OK)
-                        rc = store_bind_text(st, 4, w->team_id);
-                if (rc == SQLITE_OK)
-                        rc = store_bind_text(st, 5, old->sandbox_id);
-                if (rc == SQLITE_OK)
-                        rc = store_bind_text(st, 6, w->url);
-                if (rc == SQLITE_OK)
-                        rc = store_bind_i64(st, 7, w->max_attempts);
-                if (rc == SQLITE_OK)
-                        rc = store_bind_json(st, 8, w->delays, NULL);
-                if (rc == SQLITE_OK)
-                        rc = store_bind_text(st, 9,
-                                             w->dead_letter_enabled ? w->dead_letter_url : NULL);
-                if (rc == SQLITE_OK)
-                        rc = store_bind_i64(st, 10, time_now_ms());
-                if (rc == SQLITE_OK)
-                        rc = store_step(s, st);
+                int rc = STORE_RUN(s, st, STORE_TEXT(old->event_id), STORE_I64(old->event_seq),
+                                   STORE_TEXT(w->id), STORE_TEXT(w->team_id),
+                                   STORE_TEXT(old->sandbox_id), STORE_TEXT(w->url),
+                                   STORE_I64(w->max_attempts), STORE_JSON(w->delays, NULL),
+                                   STORE_TEXT(w->dead_letter_enabled ? w->dead_letter_url : NULL),
+                                   STORE_I64(time_now_ms()));
                 if (!st)
                         r = -EIO;
                 else if (rc != SQLITE_ROW)
@@ -529,9 +414,7 @@ int store_delivery_due(struct store *s, int64_t now, size_t max, char ***ret_ids
                            err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_i64(st, 1, now);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 2, (int64_t)max);
+        int rc = STORE_BIND(st, STORE_I64(now), STORE_I64((int64_t)max));
         if (rc != SQLITE_OK)
                 return store_sql_error(s, rc, err, "due deliveries");
         char **ids = xzalloc((max + 1) * sizeof(char *));
@@ -592,31 +475,11 @@ static int delivery_write_locked(struct store *s, const struct delivery_rec *d, 
                            err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, d->id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 2, d->url);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 3, d->status);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 4, d->http_status);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 5, d->attempts);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 6, d->error);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 7, d->dead_letter_error);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 8, d->dead_letter);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 9, open);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 10, d->last_attempt_at);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 11, d->next_attempt_at);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 12, d->delivered_at);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        int rc = STORE_RUN(s, st, STORE_TEXT(d->id), STORE_TEXT(d->url), STORE_TEXT(d->status),
+                           STORE_I64(d->http_status), STORE_I64(d->attempts), STORE_TEXT(d->error),
+                           STORE_TEXT(d->dead_letter_error), STORE_I64(d->dead_letter),
+                           STORE_I64(open), STORE_I64(d->last_attempt_at),
+                           STORE_I64(d->next_attempt_at), STORE_I64(d->delivered_at));
         if (rc != SQLITE_DONE)
                 return store_sql_error(s, rc, err, "update delivery '%s'", d->id);
         if (sqlite3_changes(s->db) == 0)
@@ -693,9 +556,7 @@ int store_delivery_recover(struct store *s, int64_t now, int64_t *ret, struct co
                 err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_i64(st, 1, now);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        int rc = STORE_RUN(s, st, STORE_I64(now));
         if (rc != SQLITE_DONE)
                 return store_sql_error(s, rc, err, "recover deliveries");
         *ret = sqlite3_changes(s->db);
