@@ -204,8 +204,16 @@ static void activity_touch(struct coved *cd, struct sandbox_rec **sb, bool force
 void manager_activity_end(struct coved *cd, const char *id)
 {
         bool force = false;
+        struct sandbox_rec *sb = NULL;
+
         activity_end(mgr(cd)->activity, id);
-        (void)modify(cd, id, set_active, &force, NULL, NULL);
+        /* Most calls have nothing to record: the cached row answers that without a store
+         * read. It is never newer than the store's, and last_active_at only grows, so it
+         * never says "not due" where the store's row would say "due". */
+        bool due = manager_get(cd, NULL, id, &sb, NULL) < 0 || activity_due(sb, time_now_ms());
+        sandbox_rec_free(sb);
+        if (due)
+                (void)modify(cd, id, set_active, &force, NULL, NULL);
 }
 
 /* Loads a sandbox visible to team_id (NULL = any team): 404 otherwise. */
