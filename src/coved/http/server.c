@@ -387,6 +387,10 @@ static enum MHD_Result sink_call(struct http_req *r, const char *data, size_t *u
                 }
                 if (why == HTTP_WAKE_TIMEOUT)
                         r->sink_failed = true; /* the rest is dropped; the handler answers */
+                /* Hung up (or half-closed, which the poller cannot tell apart and would
+                 * report again at once): nobody waits for the answer. */
+                if (why == HTTP_WAKE_CLIENT_GONE)
+                        return MHD_NO;
         }
         ssize_t k = http_body_sink_write(r, data, *upload_data_size);
         if (k < 0)
