@@ -126,6 +126,7 @@ static int open_upload(struct http_req *r, struct v1_files *f)
         }
         f->agent_fd = fd;
         r->body_cb = upload_body; /* a gzip body, decoded */
+        agent_client_set_bulk(fd);
         http_body_set_sink(r, fd, V1_FILE_IO_MS);
         /* The server stops a longer body as it arrives (§10.2: 400, not 413). */
         http_body_set_limit_reply(r, V1_UPLOAD_MAX, 400,
