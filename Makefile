@@ -31,7 +31,7 @@ HTTP_BASELINE ?= 509353d
 # What coved needs at run time: mkfs.ext4 formats the sandboxes' disk images (runtime/disk.h).
 RUNTIME_PKGS = e2fsprogs
 
-.PHONY: all build deps run test unit integration security bench clean check-banned format install e2b-sdk
+.PHONY: all build deps run test unit integration security bench bench-more clean check-banned format install e2b-sdk
 
 all: build
 
@@ -112,9 +112,15 @@ e2b-sdk:
 test: build e2b-sdk
 	$(E2B_PATH) $(PYTHON) tests/run.py --build $(BUILD)
 
-bench: build e2b-sdk
+# Issue 10's table: every row next to its reference measured in the same run (bench/report.py
+# runs bench/io.py, the create-side scripts and bench/scale.py, and prints one table).
+bench: build
+	$(PYTHON) bench/report.py --build $(BUILD)
+
+# The other benchmarks: the kernel floor alone, E2B SDK, build plane, network, HTTP server
+# against a baseline revision.
+bench-more: build e2b-sdk
 	$(BUILD)/bench/bench-floor 200
-	$(PYTHON) bench/lifecycle.py --build $(BUILD) --count 200
 	$(E2B_PATH) $(PYTHON) bench/e2b.py --build $(BUILD) --count 100
 	$(PYTHON) bench/build.py --build $(BUILD)
 	$(PYTHON) bench/network.py --build $(BUILD) --count 100

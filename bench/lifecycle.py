@@ -95,6 +95,14 @@ def main():
     print("ratio create+run+delete / floor: p50 %.1fx, p99 %.1fx" %
           (pct(cycle_ms, 50) / f50, pct(cycle_ms, 99) / pct(floor_ms, 99)))
     print("ratio create(waitReady) / floor: p50 %.1fx" % (pct(create_ms, 50) / f50))
+    # bench/report.py's table (issue 10's rows this script measures)
+    print("features: user namespaces on, network off (--network none)")
+    first = [c + r for c, r in zip(create_ms, run_ms)]
+    for name, xs, ref, ref_name in (("create_to_first_run_p50", first, f50, "floor_p50"),
+                                    ("create_to_first_run_p99", first, pct(floor_ms, 99), "floor_p99"),
+                                    ("delete_p50", delete_ms, f50, "floor_p50")):
+        v = pct(xs, 99 if name.endswith("p99") else 50)
+        print("ROW %s %.3f ms ratio=%.2f ref=%s" % (name, v, v / ref, ref_name))
 
 
 if __name__ == "__main__":

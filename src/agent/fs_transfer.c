@@ -11,10 +11,57 @@
 #include "lib/macro.h"
 
 #include <fcntl.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
 /* ---- files.read ---- */
+
+/* One D frame of n bytes of fd from off: the header, then the bytes by sendfile (no copy
+ * through the agent), or by pread + write where the file cannot be spliced (*chunk, allocated
+ * on first use). A file that shrank under us cannot fill the frame it announced: -EIO. */
+static int send_range(int sock, int fd, int64_t off, size_t n, char **chunk)
+{
+        unsigned char h[FRAME_HEADER_SIZE];
+        off_t pos = (off_t)off;
+        bool copy = false;
+
+        frame_header_encode(h, FRAME_DATA, (uint32_t)n);
+        int w = write_full(sock, h, sizeof(h)); /* SIGPIPE is ignored (main.c) */
+        if (w < 0)
+                return w;
+        while (n > 0) {
+                ssize_t k;
+                if (!copy) {
+                        k = sendfile(sock, fd, &pos, n);
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        if (k < 0 && (errno == EINVAL || errno == ENOSYS)) {
+                                copy = true;
+                                continue;
+                        }
+                        if (k < 0)
+                                return -errno;
+                } else {
+                        if (!*chunk)
+                                *chunk = xmalloc(FS_READ_CHUNK);
+                        k = TEMP_FAILURE_RETRY(
+                                pread(fd, *chunk, MIN(n, (size_t)FS_READ_CHUNK), pos));
+                        if (k < 0)
+                                return -errno;
+                        if (k > 0) {
+                                int q = write_full(sock, *chunk, (size_t)k);
+                                if (q < 0)
+                                        return q;
+                                pos += k;
+                        }
+                }
+                if (k == 0)
+                        return -EIO; /* the file shrank */
+                n -= (size_t)k;
+        }
+        return 0;
+}
 
 int fs_op_read(struct agent_call *c, struct cove_err **err)
 {
@@ -65,19 +112,13 @@ int fs_op_read(struct agent_call *c, struct cove_err **err)
         if (len < 0 || len > size - off)
                 len = size - off;
 
-        chunk = xmalloc(FS_READ_CHUNK);
         while (len > 0) {
-                ssize_t n = TEMP_FAILURE_RETRY(
-                        pread(fd, chunk, (size_t)MIN(len, (int64_t)FS_READ_CHUNK), (off_t)off));
-                if (n < 0)
-                        return -errno; /* mid-stream: no E frame, coved sees a truncation */
-                if (n == 0)
-                        break; /* the file shrank */
-                r = frame_write(c->fd, FRAME_DATA, chunk, (size_t)n);
+                size_t k = (size_t)MIN(len, (int64_t)FS_READ_FRAME);
+                r = send_range(c->fd, fd, off, k, &chunk);
                 if (r < 0)
-                        return r;
-                off += n;
-                len -= n;
+                        return r; /* mid-stream: no E frame, coved sees a truncation */
+                off += (int64_t)k;
+                len -= (int64_t)k;
         }
         return frame_write(c->fd, FRAME_END, NULL, 0);
 }

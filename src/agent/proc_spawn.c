@@ -9,6 +9,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -120,8 +122,74 @@ static int open_pty(const struct proc_spawn_opts *o, int *ret_master, int *ret_s
         return 0;
 }
 
+/* What the child needs, prepared by the parent (the child only reads it, on its own stack). */
+struct spawn_child {
+        const struct proc_spawn_opts *o;
+        char **argv, **sh_argv, **cands;
+        int fd0, fd1, fd2, slave, ep_w;
+};
+
+/* The child, run by clone(CLONE_VM | CLONE_VFORK) on a stack of the parent's: it shares the
+ * parent's memory until execve, so it makes async-signal-safe calls only, writes nothing but
+ * its own stack (and sh_argv[1], which the blocked parent frees afterwards) and never
+ * returns. */
+static int spawn_child_main(void *arg)
+{
+        const struct spawn_child *a = arg;
+        const struct proc_spawn_opts *o = a->o;
+        const struct agent_user *u = o->user;
+        int ep_w = a->ep_w;
+
+        /* Ignored signals and the blocked mask survive exec: whatever the agent, init,
+         * coved or the shell that started coved (nohup) set, user processes start with
+         * every signal at its default and nothing blocked. Every signal is blocked here (the
+         * parent did it), so none of the agent's handlers can run in this child before its
+         * reset. */
+        int r = sig_reset_all();
+        if (r < 0)
+                child_fail(ep_w, STAGE_SETUP, -r);
+        if (proc_child_nofile_set)
+                (void)setrlimit(RLIMIT_NOFILE, &proc_child_nofile);
+        if (setsid() < 0)
+                child_fail(ep_w, STAGE_SETUP, errno);
+        if (o->pty && ioctl(a->slave, TIOCSCTTY, 0) < 0)
+                child_fail(ep_w, STAGE_SETUP, errno);
+        /* All our fds are >= 3 (main keeps 0-2 open), so dup2 cannot clobber them. */
+        if (dup2(a->fd0, 0) < 0 || dup2(a->fd1, 1) < 0 || dup2(a->fd2, 2) < 0)
+                child_fail(ep_w, STAGE_SETUP, errno);
+        if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0 && errno != ENOSYS)
+                child_fail(ep_w, STAGE_SETUP, errno);
+        /* Raw system calls: glibc's setuid() would ask every thread of the parent (whose
+         * memory this is) to change credentials too. */
+        if (syscall(SYS_setgroups, u->ngroups, u->groups) < 0 ||
+            syscall(SYS_setgid, u->gid) < 0 || syscall(SYS_setuid, u->uid) < 0)
+                child_fail(ep_w, STAGE_CREDS, errno);
+        if (chdir(o->cwd) < 0)
+                child_fail(ep_w, STAGE_CHDIR, errno);
+        int saved = ENOENT;
+        bool eacces = false;
+        for (char **c = a->cands; *c; c++) {
+                execve(*c, a->argv, o->envp);
+                saved = errno;
+                if (saved == ENOEXEC) {
+                        a->sh_argv[1] = *c;
+                        execve("/bin/sh", a->sh_argv, o->envp);
+                        saved = errno;
+                }
+                if (saved == EACCES)
+                        eacces = true;
+                else if (saved != ENOENT && saved != ENOTDIR && saved != ESTALE &&
+                         saved != ENODEV && saved != ETIMEDOUT && saved != ELOOP &&
+                         saved != ENAMETOOLONG)
+                        break;
+        }
+        child_fail(ep_w, STAGE_EXEC, eacces && saved != E2BIG ? EACCES : saved);
+}
+
 int proc_spawn(const struct proc_spawn_opts *o, struct proc_spawned *ret, struct cove_err **err)
 {
+        /* The child's stack while it runs before execve (it uses a few hundred bytes). */
+        _Alignas(16) char child_stack[32 * 1024];
         cleanup_strv char **argv = NULL, **cands = NULL;
         cleanup_free char **sh_argv = NULL;
         cleanup_close int in_r = -1, in_w = -1, out_r = -1, out_w = -1, err_r = -1, err_w = -1;
@@ -177,57 +245,35 @@ int proc_spawn(const struct proc_spawn_opts *o, struct proc_spawned *ret, struct
         ep_r = p[0];
         ep_w = p[1];
 
+        struct spawn_child a = {
+                .o = o,
+                .argv = argv,
+                .sh_argv = sh_argv,
+                .cands = cands,
+                .fd0 = o->pty ? slave : in_r,
+                .fd1 = o->pty ? slave : out_w,
+                .fd2 = o->pty ? slave : err_w,
+                .slave = slave,
+                .ep_w = ep_w,
+        };
         const struct agent_user *u = o->user;
-        pid_t pid = fork();
+        /* vfork semantics (the child borrows our memory until it execs or exits: no copy of
+         * the agent's page tables, which costs more than the exec of a small program), with
+         * every signal blocked so that no handler of ours runs in the child before it has
+         * reset them all. */
+        sigset_t all, old;
+        sigfillset(&all);
+        int sr = pthread_sigmask(SIG_SETMASK, &all, &old);
+        if (sr != 0)
+                return cove_err_set(err, sr, "block signals: %m");
+        pid_t pid = clone(spawn_child_main, child_stack + sizeof(child_stack),
+                          CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+        int clone_errno = errno;
+        (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (pid < 0)
                 /* EAGAIN: the sandbox's task limit — "too many", not "try later". */
-                return cove_err_set_status(err, errno == EAGAIN ? 429 : 0, errno, "fork: %m");
-        if (pid == 0) {
-                /* Child: async-signal-safe calls only, and never return. */
-                int fd0 = o->pty ? slave : in_r, fd1 = o->pty ? slave : out_w,
-                    fd2 = o->pty ? slave : err_w;
-
-                /* Ignored signals and the blocked mask survive exec: whatever the agent, init,
-                 * coved or the shell that started coved (nohup) set, user processes start with
-                 * every signal at its default and nothing blocked. */
-                int r = sig_reset_all();
-                if (r < 0)
-                        child_fail(ep_w, STAGE_SETUP, -r);
-                if (proc_child_nofile_set)
-                        (void)setrlimit(RLIMIT_NOFILE, &proc_child_nofile);
-                if (setsid() < 0)
-                        child_fail(ep_w, STAGE_SETUP, errno);
-                if (o->pty && ioctl(slave, TIOCSCTTY, 0) < 0)
-                        child_fail(ep_w, STAGE_SETUP, errno);
-                /* All our fds are >= 3 (main keeps 0-2 open), so dup2 cannot clobber them. */
-                if (dup2(fd0, 0) < 0 || dup2(fd1, 1) < 0 || dup2(fd2, 2) < 0)
-                        child_fail(ep_w, STAGE_SETUP, errno);
-                if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0 && errno != ENOSYS)
-                        child_fail(ep_w, STAGE_SETUP, errno);
-                if (syscall(SYS_setgroups, u->ngroups, u->groups) < 0 ||
-                    syscall(SYS_setgid, u->gid) < 0 || syscall(SYS_setuid, u->uid) < 0)
-                        child_fail(ep_w, STAGE_CREDS, errno);
-                if (chdir(o->cwd) < 0)
-                        child_fail(ep_w, STAGE_CHDIR, errno);
-                int saved = ENOENT;
-                bool eacces = false;
-                for (char **c = cands; *c; c++) {
-                        execve(*c, argv, o->envp);
-                        saved = errno;
-                        if (saved == ENOEXEC) {
-                                sh_argv[1] = *c;
-                                execve("/bin/sh", sh_argv, o->envp);
-                                saved = errno;
-                        }
-                        if (saved == EACCES)
-                                eacces = true;
-                        else if (saved != ENOENT && saved != ENOTDIR && saved != ESTALE &&
-                                 saved != ENODEV && saved != ETIMEDOUT && saved != ELOOP &&
-                                 saved != ENAMETOOLONG)
-                                break;
-                }
-                child_fail(ep_w, STAGE_EXEC, eacces && saved != E2BIG ? EACCES : saved);
-        }
+                return cove_err_set_status(err, clone_errno == EAGAIN ? 429 : 0, clone_errno,
+                                           "fork: %s", strerror(clone_errno));
 
         /* Parent. */
         (void)close(TAKE_FD(ep_w));

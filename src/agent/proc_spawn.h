@@ -5,7 +5,8 @@
  * output and wait statuses into the spec's shapes (runtime.md §4.7, §8).
  *
  * proc_spawn() does everything that can fail before fork (argv, envp, PATH candidates, pipes,
- * PTY), then forks; the child only makes async-signal-safe calls and reports a failure over a
+ * PTY), then starts the child with vfork semantics (clone CLONE_VM|CLONE_VFORK, all signals
+ * blocked meanwhile); the child only makes async-signal-safe calls and reports a failure over a
  * CLOEXEC pipe, so a missing executable or cwd is known before the caller answers. The child
  * starts with every signal at its default disposition and an empty blocked mask, whatever the
  * agent inherited, and with the RLIMIT_NOFILE the agent was given.

@@ -39,6 +39,14 @@ int agent_client_set_timeout(int fd, int timeout_ms)
         return 0;
 }
 
+void agent_client_set_bulk(int fd)
+{
+        int n = AGENT_BULK_SNDBUF;
+        /* SO_SNDBUFFORCE: past net.core.wmem_max (coved runs as root); SO_SNDBUF otherwise. */
+        if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &n, sizeof(n)) < 0)
+                (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &n, sizeof(n));
+}
+
 int agent_client_connect(struct coved *cd, const char *id, int io_timeout_ms, struct cove_err **err)
 {
         cleanup_err struct cove_err *e = NULL;

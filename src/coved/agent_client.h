@@ -46,6 +46,11 @@ int agent_client_connect(struct coved *cd, const char *id, int io_timeout_ms,
                          struct cove_err **err);
 /* (Re)sets SO_RCVTIMEO and SO_SNDTIMEO; 0 = no timeout. */
 int agent_client_set_timeout(int fd, int timeout_ms);
+/* A connection that carries a bulk upload: a send buffer of AGENT_BULK_SNDBUF bytes, so that
+ * the server thread writing an upload (http_body_set_sink()) waits for the agent less often.
+ * Best effort (the default buffer still works). */
+#define AGENT_BULK_SNDBUF (4 * 1024 * 1024)
+void agent_client_set_bulk(int fd);
 
 int agent_client_send_json(int fd, const json_t *j, struct cove_err **err);
 /* Sends n bytes as D frames of at most 64 KiB. */

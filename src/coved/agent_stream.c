@@ -1,65 +1,78 @@
 /* SPDX-License-Identifier: MIT */
 /* agent_stream.c — agent D frames as an HTTP response body (agent_stream.h). */
 #include "coved/agent_stream.h"
-#include "lib/buf.h"
 #include "lib/frame.h"
 #include "lib/macro.h"
 
 #include <poll.h>
 #include <sys/socket.h>
 
-#define AGENT_STREAM_BLOCK   (64 * 1024)
-#define AGENT_STREAM_IDLE_MS (60 * 1000) /* the agent silent this long: cut the body */
+#define AGENT_STREAM_BLOCK   (256 * 1024) /* libmicrohttpd's buffer per call of the reader */
+#define AGENT_STREAM_IDLE_MS (60 * 1000)  /* the agent silent this long: cut the body */
 
+/* The payload of each D frame is received straight into libmicrohttpd's buffer (no copy in
+ * coved); only the 5-byte frame headers are read here. */
 struct agent_stream {
         int fd;                 /* owned: agent connection, read without blocking */
         struct http_wait *wait; /* owned: waits for the agent without holding a thread */
-        struct frame_decoder dec;
-        struct buf chunk; /* D payloads not yet handed to MHD */
-        size_t off;       /* bytes of chunk already handed to MHD */
-        bool broken;      /* not a D frame, EOF or an error: cut the body */
+        unsigned char hdr[FRAME_HEADER_SIZE];
+        size_t hdr_len; /* header bytes of the next frame received so far */
+        size_t left;    /* payload bytes of the current D frame not yet received */
+        bool broken;    /* not a D frame, too long, EOF or an error: cut the body */
 };
 
-static int stream_frame(void *ud, uint8_t kind, const char *p, size_t n)
+/* One non-blocking recv: > 0 bytes, 0 would block, < 0 the stream is broken. */
+static ssize_t stream_recv(struct agent_stream *d, void *p, size_t n)
 {
-        struct agent_stream *d = ud;
-        if (kind != FRAME_DATA || buf_add(&d->chunk, p, n) < 0) {
-                d->broken = true;
-                return -EPROTO;
+        for (;;) {
+                ssize_t k = recv(d->fd, p, n, MSG_DONTWAIT);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                        return 0;
+                if (k <= 0) {
+                        d->broken = true;
+                        return -EPIPE;
+                }
+                return k;
         }
-        return 0;
 }
 
 /* Runs on a server thread: never blocks (http_wait_fd() waits for the agent). */
 static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
 {
         struct agent_stream *d = cls;
-        char buf[AGENT_STREAM_BLOCK];
+        ssize_t k;
         (void)pos;
 
         enum http_wake why = http_wait_reason(d->wait);
         if (why == HTTP_WAKE_TIMEOUT || why == HTTP_WAKE_CLIENT_GONE || why == HTTP_WAKE_STOPPING)
                 return MHD_CONTENT_READER_END_WITH_ERROR;
-        while (d->off >= d->chunk.len) {
+        while (d->left == 0) {
                 if (d->broken)
                         return MHD_CONTENT_READER_END_WITH_ERROR; /* short file: cut the body */
-                buf_reset(&d->chunk);
-                d->off = 0;
-                ssize_t n = recv(d->fd, buf, sizeof(buf), MSG_DONTWAIT);
-                if (n < 0 && errno == EINTR)
+                k = stream_recv(d, d->hdr + d->hdr_len, FRAME_HEADER_SIZE - d->hdr_len);
+                if (k < 0)
                         continue;
-                if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                if (k == 0)
                         return http_wait_fd(d->wait, d->fd, POLLIN, AGENT_STREAM_IDLE_MS);
-                if (n <= 0) {
-                        d->broken = true;
+                d->hdr_len += (size_t)k;
+                if (d->hdr_len < FRAME_HEADER_SIZE)
                         continue;
+                d->hdr_len = 0;
+                d->left = frame_header_length(d->hdr);
+                if (d->hdr[0] != FRAME_DATA || d->left > FRAME_MAX_PAYLOAD) {
+                        d->left = 0;
+                        d->broken = true;
                 }
-                (void)frame_decoder_feed(&d->dec, buf, (size_t)n, stream_frame, d);
         }
-        size_t k = MIN(max, d->chunk.len - d->off);
-        memcpy(out, d->chunk.ptr + d->off, k);
-        d->off += k;
-        return (ssize_t)k;
+        k = stream_recv(d, out, MIN(max, d->left));
+        if (k < 0)
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (k == 0)
+                return http_wait_fd(d->wait, d->fd, POLLIN, AGENT_STREAM_IDLE_MS);
+        d->left -= (size_t)k;
+        return k;
 }
 
 static void stream_free(void *cls)
@@ -68,17 +81,12 @@ static void stream_free(void *cls)
         if (d->fd >= 0)
                 (void)close(d->fd);
         http_wait_free(d->wait);
-        frame_decoder_release(&d->dec);
-        buf_release(&d->chunk);
         free(d);
 }
 
 struct MHD_Response *agent_stream_response(struct http_req *r, int fd, uint64_t n)
 {
         struct agent_stream *d = xzalloc(sizeof(*d));
-        /* One read (64 KiB) completes a few frames at most, each ≤ FRAME_MAX_PAYLOAD. */
-        buf_init(&d->chunk, FRAME_MAX_PAYLOAD + AGENT_STREAM_BLOCK);
-        frame_decoder_init(&d->dec, FRAME_MAX_PAYLOAD, /* check= */ NULL);
         d->fd = fd;
         d->wait = http_wait_new(r);
         struct MHD_Response *resp = MHD_create_response_from_callback(n, AGENT_STREAM_BLOCK,

@@ -2,9 +2,9 @@
 /*
  * agent_stream.h — an agent data stream (the D frames that follow a files.read; docs/design/
  * agent-protocol.md) as the body of an HTTP response, read while libmicrohttpd sends it:
- * never buffered whole in coved (one frame, at most 1 MiB, at a time). The reader runs on a
- * server thread and never blocks: it waits for the agent with http_wait_fd() (60 s of silence
- * cut the body, as does the client hanging up).
+ * never buffered in coved (each frame's payload is received straight into libmicrohttpd's
+ * send buffer). The reader runs on a server thread and never blocks: it waits for the agent
+ * with http_wait_fd() (60 s of silence cut the body, as does the client hanging up).
  */
 #pragma once
 

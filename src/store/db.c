@@ -415,6 +415,13 @@ int store_commit(struct store *s, struct cove_err **err)
         return r;
 }
 
+void store_set_sandbox_write_hook(struct store *s, store_sandbox_write_fn fn, void *ud)
+{
+        STORE_LOCK(s);
+        s->sandbox_hook = fn;
+        s->sandbox_hook_ud = ud;
+}
+
 void store_set_event_notify(struct store *s, int eventfd)
 {
         STORE_LOCK(s);

@@ -85,6 +85,51 @@ void sandbox_rec_free(struct sandbox_rec *sb)
         free(sb);
 }
 
+static char *dup_or_null(const char *p)
+{
+        return p ? xstrdup(p) : NULL;
+}
+
+static json_t *json_dup_or_null(json_t *j)
+{
+        json_t *c = j ? json_deep_copy(j) : NULL;
+        if (j && !c)
+                abort(); /* out of memory */
+        return c;
+}
+
+struct sandbox_rec *sandbox_rec_dup(const struct sandbox_rec *sb)
+{
+        struct sandbox_rec *c = xmalloc(sizeof(*c));
+
+        *c = *sb;
+        c->id = dup_or_null(sb->id);
+        c->team_id = dup_or_null(sb->team_id);
+        c->template_id = dup_or_null(sb->template_id);
+        c->alias = dup_or_null(sb->alias);
+        c->access_token = dup_or_null(sb->access_token);
+        c->metadata = json_dup_or_null(sb->metadata);
+        c->env_vars = json_dup_or_null(sb->env_vars);
+        c->network = json_dup_or_null(sb->network);
+        c->timeline = json_dup_or_null(sb->timeline);
+        c->diagnostic = json_dup_or_null(sb->diagnostic);
+        c->volume_mounts = json_dup_or_null(sb->volume_mounts);
+        c->workdir = dup_or_null(sb->workdir);
+        c->heartbeat_status = dup_or_null(sb->heartbeat_status);
+        c->size = dup_or_null(sb->size);
+        c->egress = json_dup_or_null(sb->egress);
+        c->key_id = dup_or_null(sb->key_id);
+        c->event = NULL;
+        return c;
+}
+
+void sandbox_written_locked(struct store *s, const char *id)
+{
+        s->sandbox_writes++;
+        if (s->sandbox_hook)
+                s->sandbox_hook(s->sandbox_hook_ud, id, s->sandbox_writes);
+}
+
 void sandbox_list_free(struct sandbox_rec **v)
 {
         if (!v)
@@ -265,6 +310,7 @@ static int insert_locked(struct store *s, struct sandbox_rec *sb, struct cove_er
         if (rc != SQLITE_DONE)
                 return store_sql_error(s, rc, err, "insert sandbox '%s'", sb->id);
         sb->created_seq = sqlite3_last_insert_rowid(s->db);
+        sandbox_written_locked(s, sb->id);
         return 0;
 }
 
@@ -343,6 +389,7 @@ static int update_locked(struct store *s, const struct sandbox_rec *sb, struct c
                 return store_sql_error(s, rc, err, "update sandbox '%s'", sb->id);
         if (sqlite3_changes(s->db) == 0)
                 return cove_err_set(err, ENOENT, "sandbox '%s' not found", sb->id);
+        sandbox_written_locked(s, sb->id);
         return 0;
 }
 
@@ -366,7 +413,10 @@ int sandbox_get_locked(struct store *s, const char *id, struct sandbox_rec **ret
                 return cove_err_set(err, ENOENT, "sandbox '%s' not found", id);
         if (rc != SQLITE_ROW)
                 return store_sql_error(s, rc, err, "get sandbox '%s'", id);
-        return sandbox_from_row(st, ret, err);
+        int r = sandbox_from_row(st, ret, err);
+        if (r >= 0)
+                (*ret)->read_seq = s->sandbox_writes;
+        return r;
 }
 
 int store_sandbox_get(struct store *s, const char *id, struct sandbox_rec **ret,
@@ -429,6 +479,7 @@ int sandbox_delete_locked(struct store *s, const char *id, struct cove_err **err
                 return store_sql_error(s, rc, err, "delete sandbox '%s'", id);
         if (sqlite3_changes(s->db) == 0)
                 return cove_err_set(err, ENOENT, "sandbox '%s' not found", id);
+        sandbox_written_locked(s, id);
         return 0;
 }
 
@@ -453,6 +504,8 @@ int store_sandbox_delete_event(struct store *s, const char *id, const struct eve
                         r = store_sql_error(s, rc, err, "delete sandbox '%s'", id);
                 else if (sqlite3_changes(s->db) == 0)
                         r = cove_err_set(err, ENOENT, "sandbox '%s' not found", id);
+                else
+                        sandbox_written_locked(s, id);
         }
         if (r >= 0 && ev)
                 r = store_event_insert_locked(s, ev, err);

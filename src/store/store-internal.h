@@ -161,6 +161,9 @@ struct store {
         int event_notify_fd; /* store_set_event_notify(); -1 = none */
         bool notify_pending; /* the open transaction wrote an event */
         int64_t log_max;     /* log entries kept per sandbox */
+        uint64_t sandbox_writes;             /* writes of sandbox rows since open */
+        store_sandbox_write_fn sandbox_hook; /* store_set_sandbox_write_hook(), or NULL */
+        void *sandbox_hook_ud;
 };
 
 /* db.c: the lock */
@@ -297,6 +300,9 @@ int store_collect_rows(struct store *s, sqlite3_stmt *st, store_row_fn row,
 int sandbox_get_locked(struct store *s, const char *id, struct sandbox_rec **ret,
                        struct cove_err **err);
 int sandbox_delete_locked(struct store *s, const char *id, struct cove_err **err);
+/* After every statement that wrote sandbox row id (even inside a transaction that may roll
+ * back: a cache that drops a row too often is only slower). */
+void sandbox_written_locked(struct store *s, const char *id);
 
 #define STORE_NETWORK_DEFAULT                                                                     \
         "{\"allowPublicTraffic\":true,\"allowInternetAccess\":true,\"allowOut\":[],\"denyOut\":[]}"

@@ -104,6 +104,8 @@ int store_template_resolve(struct store *s, const char *ref, struct template_rec
 
 /* ---- sandboxes ---- */
 
+typedef void (*store_sandbox_write_fn)(void *ud, const char *id, uint64_t seq);
+
 struct sandbox_rec {
         char *id;
         char *team_id;
@@ -141,6 +143,8 @@ struct sandbox_rec {
         json_t *egress;          /* the /v1 EgressPolicy when that API set it last, or NULL */
         int64_t updated_at;      /* ms of the last change of the row */
         int64_t destroyed_at;    /* tombstones only (not a column): when it went */
+        uint64_t read_seq;       /* not a column: the store's count of sandbox row writes when this
+                                  * row was read by store_sandbox_get() (a cache's staleness check) */
         char *key_id;            /* the API key that created it (usage scope "user"), may be NULL */
         char *e2b_user;          /* the E2B face's default user (e2b.md §4.2): the last USER of a
                                   * build made through the E2B face, NULL otherwise */
@@ -150,6 +154,8 @@ struct sandbox_rec {
         struct event_rec *event;
 };
 void sandbox_rec_free(struct sandbox_rec *sb);
+/* A deep copy (strings and JSON values copied; the pending event is not). */
+struct sandbox_rec *sandbox_rec_dup(const struct sandbox_rec *sb);
 
 /* Inserts a new sandbox (created_seq is assigned by the store). -EEXIST on ID clash. */
 int store_sandbox_insert(struct store *s, struct sandbox_rec *sb, struct cove_err **err);
@@ -326,6 +332,11 @@ int store_event_prune(struct store *s, int64_t before_ms, struct cove_err **err)
 /* After every committed transaction that wrote an event, 8 bytes (1) are written to this
  * eventfd (the webhook pool's wake-up); -1 = none. Set once before threads start. */
 void store_set_event_notify(struct store *s, int eventfd);
+/* Called after every write of a sandbox row (insert, update, delete, retire) with the row's
+ * ID and the store's new write count (what read_seq of a later read will be at least), while
+ * the store's lock is held: fn must be quick and must not call the store. One hook (the
+ * manager's row cache); NULL removes it. Set before other threads use the store. */
+void store_set_sandbox_write_hook(struct store *s, store_sandbox_write_fn fn, void *ud);
 
 /* ---- webhooks and deliveries (control-plane.md §12.3–§12.4) ---- */
 

@@ -129,7 +129,7 @@ class AgentFsTest(unittest.TestCase):
                 if r[0] == "E":
                     return head, out
                 self.assertEqual(r[0], "D")
-                self.assertLessEqual(len(r[1]), 65536)
+                self.assertLessEqual(len(r[1]), 1 << 20)  # FRAME_MAX_PAYLOAD
                 out += r[1]
 
     def temp_files(self, d):

@@ -828,6 +828,86 @@ static void test_sandbox_modify_and_deadlines(void)
 
 /* The /v1 columns round-trip; a retired sandbox leaves a tombstone that reads back, lists by
  * team and goes at the purge. */
+/* The write hook (the manager's row cache) sees every write of a sandbox row, by every path,
+ * with a count that a later read carries as read_seq; a read before a write carries less. */
+struct hook_log {
+        char ids[16][32];
+        uint64_t seqs[16];
+        size_t n;
+};
+
+static void hook_record(void *ud, const char *id, uint64_t seq)
+{
+        struct hook_log *l = ud;
+        if (l->n < 16) {
+                (void)snprintf(l->ids[l->n], sizeof(l->ids[0]), "%s", id);
+                l->seqs[l->n++] = seq;
+        }
+}
+
+static int modify_touch(struct sandbox_rec *sb, void *ud, struct cove_err **err)
+{
+        (void)ud;
+        (void)err;
+        sb->heartbeat_at++;
+        return 1;
+}
+
+static void test_sandbox_write_hook(void)
+{
+        cleanup_free char *path = new_db_path();
+        struct store *s = open_ok(path);
+        cleanup_err struct cove_err *err = NULL;
+        struct hook_log log = { 0 };
+        struct sandbox_rec *a = make_sandbox("hook-a", "team_default", 1000);
+        struct sandbox_rec *b = make_sandbox("hook-b", "team_default", 1000);
+        struct sandbox_rec *g = NULL, *h = NULL;
+
+        store_set_sandbox_write_hook(s, hook_record, &log);
+        ASSERT_EQ(store_sandbox_insert(s, a, &err), 0);
+        ASSERT_EQ(store_sandbox_insert(s, b, &err), 0);
+        ASSERT_EQ(log.n, 2u);
+        ASSERT_STREQ(log.ids[0], "hook-a");
+        ASSERT_TRUE(log.seqs[1] > log.seqs[0]);
+
+        ASSERT_EQ(store_sandbox_get(s, "hook-a", &g, &err), 0);
+        ASSERT_EQ(g->read_seq, log.seqs[1]);
+        h = sandbox_rec_dup(g); /* a deep copy: equal, nothing shared */
+        ASSERT_STREQ(h->id, g->id);
+        ASSERT_TRUE(h->id != g->id && h->access_token != g->access_token);
+        ASSERT_TRUE(h->metadata != g->metadata || !g->metadata);
+        ASSERT_TRUE(!g->metadata || json_equal(h->metadata, g->metadata));
+        ASSERT_EQ(h->read_seq, g->read_seq);
+        sandbox_rec_free(h);
+
+        /* update, modify, delete with an event, retire: each one is seen, in order */
+        g->state = SANDBOX_PAUSED;
+        ASSERT_EQ(store_sandbox_update(s, g, &err), 0);
+        ASSERT_EQ(store_sandbox_modify(s, "hook-a", modify_touch, NULL, NULL, &err), 0);
+        ASSERT_EQ(store_sandbox_delete_event(s, "hook-b", NULL, &err), 0);
+        ASSERT_EQ(store_sandbox_retire(s, "hook-a", 5000, 0, NULL, &err), 0);
+        ASSERT_EQ(log.n, 6u);
+        ASSERT_STREQ(log.ids[2], "hook-a");
+        ASSERT_STREQ(log.ids[3], "hook-a");
+        ASSERT_STREQ(log.ids[4], "hook-b");
+        ASSERT_STREQ(log.ids[5], "hook-a");
+        for (size_t i = 1; i < log.n; i++)
+                ASSERT_TRUE(log.seqs[i] > log.seqs[i - 1]);
+        /* The row read before those writes is older than every one of them. */
+        ASSERT_TRUE(g->read_seq < log.seqs[2]);
+        sandbox_rec_free(g);
+
+        /* A failed write (no such row) is no write. */
+        ASSERT_EQ(store_sandbox_delete(s, "hook-a", &err), -ENOENT);
+        cove_err_free(&err);
+        ASSERT_EQ(log.n, 6u);
+
+        store_set_sandbox_write_hook(s, NULL, NULL);
+        sandbox_rec_free(a);
+        sandbox_rec_free(b);
+        store_close(s);
+}
+
 static void test_v1_columns_and_tombstones(void)
 {
         cleanup_free char *path = new_db_path();
@@ -991,6 +1071,7 @@ int main(void)
         RUN(test_sandboxes);
         RUN(test_sandbox_json);
         RUN(test_sandbox_modify_and_deadlines);
+        RUN(test_sandbox_write_hook);
         RUN(test_logs);
         RUN(test_settings);
         RUN(test_failure_injection);

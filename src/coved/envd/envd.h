@@ -35,6 +35,7 @@
 #define ENVD_RAW_UPLOAD_MAX  ((uint64_t)1 << 30) /* 1 GiB */
 #define ENVD_KEEPALIVE_MS    15000
 #define ENVD_MP_HOLD_MAX     (1024 * 1024) /* first multipart part held back */
+#define ENVD_MP_OUT_BLOCK    (256 * 1024)  /* multipart part data gathered per D frame */
 #define ENVD_IO_TIMEOUT_MS   (60 * 1000)   /* one file agent call */
 
 enum envd_kind {
@@ -98,6 +99,7 @@ struct envd_req {
         bool mp_at_path;             /* the first part was written to `path` itself */
         bool mp_holding;             /* first part held back in mp_held (files_multipart.c) */
         struct buf mp_held;          /* owned: at most ENVD_MP_HOLD_MAX bytes */
+        struct buf mp_out;           /* owned: part data not yet sent, < ENVD_MP_OUT_BLOCK */
         char *mp_first_name;         /* owned: filename of the first part */
 
         /* StreamInput (client streaming). */

@@ -219,6 +219,8 @@ static int handle_raw_upload(struct http_req *r, struct envd_req *t)
 
         if (t->agent_fd < 0)
                 return http_reply_error(r, 503, "sandbox agent unreachable");
+        if (http_body_sink_failed(r))
+                t->up_broken = true;
         if (envd_files_finish_write(t, &rep, &err) < 0)
                 return http_reply_err(r, err);
         if (rep.status != 200)
@@ -343,7 +345,9 @@ int envd_files_begin(struct http_req *r, struct envd_req *t)
                                         (unsigned long long)ENVD_RAW_UPLOAD_MAX);
         if (envd_files_open_write(t, path, -1, &err) < 0)
                 return http_reply_err(r, err);
-        r->body_cb = upload_body;
+        r->body_cb = upload_body; /* a gzip body, decoded */
+        agent_client_set_bulk(t->agent_fd);
+        http_body_set_sink(r, t->agent_fd, ENVD_IO_TIMEOUT_MS);
         return 0;
 }
 

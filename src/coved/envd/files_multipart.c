@@ -8,6 +8,11 @@
  * `path/<filename>`; since that is known only when a second part shows up (or the body ends),
  * the first part is held back, up to ENVD_MP_HOLD_MAX bytes (beyond that it goes to `path`).
  * Without ?path=, each part is written to its own filename.
+ *
+ * The parser hands data over in pieces that end at every CR of the body (a possible
+ * delimiter), a few hundred bytes each in binary data: they are gathered in t->mp_out and
+ * sent as D frames of ENVD_MP_OUT_BLOCK bytes, so that a frame (and the agent's write) is
+ * never that small.
  */
 #include "coved/envd/envd.h"
 #include "lib/macro.h"
@@ -37,6 +42,17 @@ static const char *base_name(const char *f)
         return s ? s + 1 : f;
 }
 
+/* Sends the gathered part data of the open part. */
+static void mp_flush(struct envd_req *t)
+{
+        cleanup_err struct cove_err *err = NULL;
+
+        if (!t->up_broken && t->agent_fd >= 0 && t->mp_out.len > 0 &&
+            agent_client_send_data(t->agent_fd, t->mp_out.ptr, t->mp_out.len, &err) < 0)
+                t->up_broken = true;
+        buf_reset(&t->mp_out);
+}
+
 /* Finishes the open part, if any; its entry joins t->mp_entries. false on failure (deferred). */
 static bool mp_finish_part(struct envd_req *t)
 {
@@ -45,6 +61,7 @@ static bool mp_finish_part(struct envd_req *t)
 
         if (t->agent_fd < 0)
                 return true;
+        mp_flush(t);
         if (envd_files_finish_write(t, &rep, &err) < 0) {
                 envd_defer_error(t, err->status ? (unsigned)err->status : 503, "%s", err->msg);
                 return false;
@@ -168,9 +185,17 @@ static int mp_part_data(void *ud, const char *data, size_t size)
                 if (mp_commit_first(t, http_query(r, "path")) < 0)
                         return -ECANCELED;
         }
-        if (!t->up_broken && t->agent_fd >= 0 &&
-            agent_client_send_data(t->agent_fd, data, size, &err) < 0)
-                t->up_broken = true;
+        if (t->up_broken || t->agent_fd < 0)
+                return 0;
+        if (t->mp_out.len + size > ENVD_MP_OUT_BLOCK)
+                mp_flush(t);
+        if (size >= ENVD_MP_OUT_BLOCK) {
+                if (agent_client_send_data(t->agent_fd, data, size, &err) < 0)
+                        t->up_broken = true;
+                return 0;
+        }
+        if (buf_add(&t->mp_out, data, size) < 0)
+                abort(); /* size < the buffer's max, and the buffer was flushed: cannot fail */
         return 0;
 }
 
@@ -206,6 +231,7 @@ int envd_multipart_begin(struct http_req *r, struct envd_req *t)
                 return http_reply_error(r, 400,
                                         "malformed multipart Content-Type (boundary missing?)");
         t->mp_entries = json_array();
+        buf_init(&t->mp_out, ENVD_MP_OUT_BLOCK + 1);
         r->body_cb = mp_body;
         return 0;
 }
@@ -238,6 +264,7 @@ void envd_multipart_free(struct envd_req *t)
         json_decref(t->mp_entries);
         t->mp_entries = NULL;
         buf_release(&t->mp_held);
+        buf_release(&t->mp_out);
         free(t->mp_first_name);
         t->mp_first_name = NULL;
 }

@@ -2,11 +2,14 @@
 /* body.c — request bodies: limits counted as bytes arrive, gzip, buffering or streaming to the
  * route. */
 #include "coved/http/body.h"
+#include "lib/frame.h"
 #include "lib/json.h"
 #include "lib/macro.h"
 #include "lib/parse.h"
 
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <zlib.h>
 
 #define GZ_OUT_BLOCK (64 * 1024)
@@ -140,6 +143,65 @@ int http_body_feed(struct http_req *r, const char *p, size_t n)
                         break;
         }
         return 0;
+}
+
+void http_body_set_sink(struct http_req *r, int fd, int timeout_ms)
+{
+        r->sink_on = true;
+        r->sink_fd = fd;
+        r->sink_timeout_ms = timeout_ms;
+}
+
+bool http_body_sink_failed(const struct http_req *r)
+{
+        return r->sink_failed;
+}
+
+bool http_body_sinking(const struct http_req *r)
+{
+        return r->sink_on && !r->gz;
+}
+
+ssize_t http_body_sink_write(struct http_req *r, const char *p, size_t n)
+{
+        size_t off = 0;
+
+        if (r->body_limit && (n > r->body_limit || r->body_bytes > r->body_limit - n))
+                return too_large(r);
+        while (off < n && !r->sink_failed) {
+                if (r->sink_left == 0) {
+                        r->sink_left = MIN(n - off, (size_t)FRAME_MAX_PAYLOAD);
+                        frame_header_encode(r->sink_hdr, FRAME_DATA, (uint32_t)r->sink_left);
+                        r->sink_hdr_off = 0;
+                }
+                struct iovec iov[2] = {
+                        { r->sink_hdr + r->sink_hdr_off, FRAME_HEADER_SIZE - r->sink_hdr_off },
+                        { (void *)(p + off), MIN(r->sink_left, n - off) },
+                };
+                struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+                if (iov[0].iov_len == 0) {
+                        msg.msg_iov = &iov[1];
+                        msg.msg_iovlen = 1;
+                }
+                ssize_t w = sendmsg(r->sink_fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                        break;
+                if (w < 0) {
+                        r->sink_failed = true; /* the peer's reply says why */
+                        break;
+                }
+                size_t h = MIN((size_t)w, iov[0].iov_len);
+                r->sink_hdr_off += h;
+                off += (size_t)w - h;
+                r->sink_left -= (size_t)w - h;
+        }
+        if (r->sink_failed)
+                off = n;
+        r->raw_bytes += off;
+        r->body_bytes += off;
+        return (ssize_t)off;
 }
 
 int http_body_finish(struct http_req *r)

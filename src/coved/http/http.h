@@ -139,6 +139,15 @@ struct http_req {
         bool job_busy;         /* a worker runs a job: the connection is suspended */
         bool job_done;         /* the job finished; the server has not seen it yet */
         struct buf chunk;      /* the body chunk a job works on */
+        /* http_body_set_sink() (body.c, server.c) */
+        bool sink_on;                /* the body goes to sink_fd from the server thread */
+        bool sink_failed;            /* a write failed or timed out: the rest is dropped */
+        int sink_fd;                 /* borrowed */
+        int sink_timeout_ms;         /* longest wait for sink_fd to take more */
+        unsigned char sink_hdr[5];   /* FRAME_HEADER_SIZE: the frame being written */
+        size_t sink_hdr_off;         /* bytes of sink_hdr written */
+        size_t sink_left;            /* payload bytes of that frame still to write; 0: none */
+        struct http_wait *sink_wait; /* owned: the wait while sink_fd is full */
 };
 
 /* ---- request (request.c) ---- */
@@ -209,6 +218,16 @@ void http_body_set_limit(struct http_req *r, uint64_t max);
 /* The same, for a route whose spec answers a body over its limit with another status and
  * message (the /v1 upload: 400); msg is kept, not copied (a string literal). */
 void http_body_set_limit_reply(struct http_req *r, uint64_t max, unsigned status, const char *msg);
+/* Streams the rest of the body to fd as agent D frames (lib/frame.h, no E frame), written on
+ * the server thread straight from libmicrohttpd's buffer without blocking: no worker job and
+ * no copy per chunk, and while fd cannot take more the connection is suspended until it can
+ * (the poller) or timeout_ms passes. Call from begin() of a streaming route, which installs
+ * its body_cb too: a gzip body still goes through body_cb (decoded there). fd is borrowed and
+ * must stay open until the request is freed; the body limit applies as to any body. After a
+ * failed or timed-out write the rest of the body is read and dropped, and
+ * http_body_sink_failed() is true: the peer's reply (read by the handler) says why. */
+void http_body_set_sink(struct http_req *r, int fd, int timeout_ms);
+bool http_body_sink_failed(const struct http_req *r);
 
 /* ---- streaming responses without a thread (poller.c) ----
  *

@@ -67,6 +67,7 @@ void http_req_free(struct http_req *r)
                 (void)inflateEnd(r->gz);
                 free(r->gz);
         }
+        http_wait_free(r->sink_wait);
         strv_free(r->segs);
         for (size_t i = 0; i < r->nowned; i++)
                 free(r->owned[i]);

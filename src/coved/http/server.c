@@ -40,6 +40,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <sys/socket.h>
 
@@ -373,6 +374,39 @@ static enum MHD_Result repeat_call(struct http_req *r, size_t *upload_data_size)
         return MHD_NO;
 }
 
+/* A body chunk for the route's sink (http_body_set_sink()): written here, on the server
+ * thread, as far as the sink takes it; the rest stays unconsumed in MHD's buffer while the
+ * connection waits in the poller for the sink to take more (then MHD calls again with it). */
+static enum MHD_Result sink_call(struct http_req *r, const char *data, size_t *upload_data_size)
+{
+        if (r->sink_wait) {
+                enum http_wake why = http_wait_reason(r->sink_wait);
+                if (why == HTTP_WAKE_STOPPING) {
+                        http_reply_error(r, 503, "coved is shutting down");
+                        return send_early(r);
+                }
+                if (why == HTTP_WAKE_TIMEOUT)
+                        r->sink_failed = true; /* the rest is dropped; the handler answers */
+                /* Hung up (or half-closed, which the poller cannot tell apart and would
+                 * report again at once): nobody waits for the answer. */
+                if (why == HTTP_WAKE_CLIENT_GONE)
+                        return MHD_NO;
+        }
+        ssize_t k = http_body_sink_write(r, data, *upload_data_size);
+        if (k < 0)
+                return send_early(r);
+        *upload_data_size -= (size_t)k;
+        if (*upload_data_size == 0)
+                return MHD_YES;
+        if (!r->sink_wait)
+                r->sink_wait = http_wait_new(r);
+        if (http_wait_fd(r->sink_wait, r->sink_fd, POLLOUT, r->sink_timeout_ms) != 0) {
+                http_reply_error(r, 503, "coved is shutting down");
+                return send_early(r);
+        }
+        return MHD_YES;
+}
+
 static enum MHD_Result body_call(struct http_server *s, struct http_req *r, const char *data,
                                  size_t *upload_data_size)
 {
@@ -383,6 +417,8 @@ static enum MHD_Result body_call(struct http_server *s, struct http_req *r, cons
                 return MHD_YES;
         }
         r->body_present = true;
+        if (http_body_sinking(r))
+                return sink_call(r, data, upload_data_size);
         if (offloaded(r) && r->body_cb) {
                 /* The chunk stays in MHD's buffer (unconsumed) until the job is done. */
                 buf_reset(&r->chunk);

@@ -13,11 +13,13 @@
 #include <stdatomic.h>
 
 struct activity;
+struct rowcache;
 
 struct manager {
         struct claims *claims;
         struct lifecycle *lc;
         struct activity *activity;    /* calls in flight per sandbox (activity.c) */
+        struct rowcache *rows;        /* read cache of sandbox rows (rowcache.c) */
         _Atomic int64_t deleting;     /* destroys in progress (pool status) */
         _Atomic int64_t deleted;      /* sandboxes destroyed since start */
         pthread_mutex_t rolling_lock; /* rolling */
@@ -31,6 +33,17 @@ void activity_free(struct activity *a);
 void activity_begin(struct activity *a, const char *id);
 void activity_end(struct activity *a, const char *id);
 bool activity_busy(struct activity *a, const char *id);
+
+/* rowcache.c — a bounded read cache of sandbox rows for manager_get() (the reads of every
+ * GET and runtime-API request). Thread-safe. rowcache_get() returns a copy (caller frees) or
+ * NULL; rowcache_put() keeps a copy of a row just read from the store, unless the row was
+ * written since (read_seq); rowcache_written() is the store's write hook
+ * (store_set_sandbox_write_hook()), which drops the row. */
+struct rowcache *rowcache_new(void);
+void rowcache_free(struct rowcache *c);
+struct sandbox_rec *rowcache_get(struct rowcache *c, const char *id);
+void rowcache_put(struct rowcache *c, const struct sandbox_rec *rec);
+void rowcache_written(void *ud, const char *id, uint64_t seq);
 
 /* A deadline of the lifecycle loop came (the row's deadline_at <= now): acts on it under the
  * sandbox's claim, taken without waiting. -EBUSY when another transition holds it. */

@@ -204,8 +204,16 @@ static void activity_touch(struct coved *cd, struct sandbox_rec **sb, bool force
 void manager_activity_end(struct coved *cd, const char *id)
 {
         bool force = false;
+        struct sandbox_rec *sb = NULL;
+
         activity_end(mgr(cd)->activity, id);
-        (void)modify(cd, id, set_active, &force, NULL, NULL);
+        /* Most calls have nothing to record: the cached row answers that without a store
+         * read. It is never newer than the store's, and last_active_at only grows, so it
+         * never says "not due" where the store's row would say "due". */
+        bool due = manager_get(cd, NULL, id, &sb, NULL) < 0 || activity_due(sb, time_now_ms());
+        sandbox_rec_free(sb);
+        if (due)
+                (void)modify(cd, id, set_active, &force, NULL, NULL);
 }
 
 /* Loads a sandbox visible to team_id (NULL = any team): 404 otherwise. */
@@ -1345,12 +1353,27 @@ int manager_port_connect(struct coved *cd, const struct sandbox_rec *sb, uint16_
 int manager_get(struct coved *cd, const char *team_id, const char *id, struct sandbox_rec **ret,
                 struct cove_err **err)
 {
-        int r = load_visible(cd, team_id, id, ret, err);
-        if (r == -ENOENT) {
-                cove_err_free(err);
+        struct manager *m = mgr(cd);
+        struct sandbox_rec *sb = m ? rowcache_get(m->rows, id) : NULL;
+
+        if (!sb) {
+                int r = store_sandbox_get(cd->store, id, &sb, err);
+                if (r == -ENOENT) {
+                        cove_err_free(err);
+                        return cove_err_set_status(err, 404, ENOENT, "sandbox '%s' not found", id);
+                }
+                if (r < 0)
+                        return r;
+                if (m)
+                        rowcache_put(m->rows, sb);
+        }
+        /* The same visibility check as load_visible(): another team's sandbox is unknown. */
+        if (team_id && !streq(sb->team_id, team_id)) {
+                sandbox_rec_free(sb);
                 return cove_err_set_status(err, 404, ENOENT, "sandbox '%s' not found", id);
         }
-        return r;
+        *ret = sb;
+        return 0;
 }
 
 int manager_list(struct coved *cd, const char *team_id, struct sandbox_rec ***ret,
@@ -1467,14 +1490,18 @@ int manager_init(struct coved *cd, struct cove_err **err)
         m->activity = activity_new();
         if (pthread_mutex_init(&m->rolling_lock, NULL) != 0)
                 abort();
+        m->rows = rowcache_new();
         int r = lifecycle_new(cd, &m->lc, err);
         if (r < 0) {
                 claims_free(m->claims);
                 activity_free(m->activity);
+                rowcache_free(m->rows);
                 (void)pthread_mutex_destroy(&m->rolling_lock);
                 free(m);
                 return r;
         }
+        /* Every write of a sandbox row, by whichever path, drops it from the cache. */
+        store_set_sandbox_write_hook(cd->store, rowcache_written, m->rows);
         cd->manager = m;
         return 0;
 }
@@ -1539,6 +1566,8 @@ void manager_stop(struct coved *cd)
         lifecycle_free(m->lc);
         claims_free(m->claims);
         activity_free(m->activity);
+        store_set_sandbox_write_hook(cd->store, NULL, NULL);
+        rowcache_free(m->rows);
         (void)pthread_mutex_destroy(&m->rolling_lock);
         free(m);
         cd->manager = NULL;

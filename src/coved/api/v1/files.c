@@ -125,7 +125,9 @@ static int open_upload(struct http_req *r, struct v1_files *f)
                 return http_reply_err(r, err);
         }
         f->agent_fd = fd;
-        r->body_cb = upload_body;
+        r->body_cb = upload_body; /* a gzip body, decoded */
+        agent_client_set_bulk(fd);
+        http_body_set_sink(r, fd, V1_FILE_IO_MS);
         /* The server stops a longer body as it arrives (§10.2: 400, not 413). */
         http_body_set_limit_reply(r, V1_UPLOAD_MAX, 400,
                                   "file larger than 100 MB (104857600 bytes)");
@@ -177,6 +179,8 @@ int v1_files_upload(struct http_req *r)
                 return http_reply_error(r, f->err_status, "%s", f->err_msg);
         if (f->agent_fd < 0)
                 return http_reply_error(r, 503, "sandbox agent unreachable");
+        if (http_body_sink_failed(r))
+                f->broken = true;
         if (!f->broken && agent_client_send_end(f->agent_fd, &send_err) < 0)
                 f->broken = true;
         int q = agent_client_read_reply(f->agent_fd, &rep, &err);
