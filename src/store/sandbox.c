@@ -119,6 +119,7 @@ struct sandbox_rec *sandbox_rec_dup(const struct sandbox_rec *sb)
         c->size = dup_or_null(sb->size);
         c->egress = json_dup_or_null(sb->egress);
         c->key_id = dup_or_null(sb->key_id);
+        c->e2b_user = dup_or_null(sb->e2b_user);
         c->event = NULL;
         return c;
 }

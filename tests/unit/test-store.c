@@ -490,9 +490,9 @@ static void test_sandbox_json(void)
         /* Values round-trip. */
         a->metadata = json_pack("{s:s,s:s}", "app", "agent", "ünï", "cødé \"q\"");
         a->env_vars = json_pack("{s:s}", "A", "1");
-        a->network = json_pack("{s:b,s:b,s:[s],s:[s]}", "allowPublicTraffic", 0,
-                               "allowInternetAccess", 0, "allowOut", "10.0.0.0/8", "denyOut",
-                               "1.2.3.4/32");
+        a->network =
+                json_pack("{s:b,s:b,s:[s],s:[s]}", "allowPublicTraffic", 0, "allowInternetAccess",
+                          0, "allowOut", "10.0.0.0/8", "denyOut", "1.2.3.4/32");
         a->timeline = json_pack("[{s:s,s:s,s:s},{s:s,s:s,s:s,s:s}]", "phase", "created", "status",
                                 "completed", "timestamp", "2026-01-01T00:00:00.000Z", "phase",
                                 "runtime_ready", "status", "failed", "timestamp",
@@ -518,7 +518,8 @@ static void test_sandbox_json(void)
         sandbox_rec_free(g);
         store_close(s);
         ASSERT_EQ(raw_int(path, "SELECT diagnostic IS NULL FROM sandboxes WHERE id = 'sb-j'"), 1);
-        cleanup_free char *envs = raw_text(path, "SELECT env_vars FROM sandboxes WHERE id = 'sb-j'");
+        cleanup_free char *envs =
+                raw_text(path, "SELECT env_vars FROM sandboxes WHERE id = 'sb-j'");
         ASSERT_STREQ(envs, "{\"A\":\"1\"}");
         sandbox_rec_free(a);
 }
@@ -661,8 +662,8 @@ static void test_failure_injection(void)
         ASSERT_EQ(unsetenv("COVE_STORE_FAIL_STEP"), 0);
         struct sandbox_rec *a = make_sandbox("sb-f1", "t", 1), *b = make_sandbox("sb-f2", "t", 2);
         struct sandbox_rec **list = NULL;
-        ASSERT_EQ(store_sandbox_insert(s, a, &err), 0);     /* step 1 */
-        ASSERT_EQ(store_sandbox_insert(s, b, &err), -EIO);  /* step 2 */
+        ASSERT_EQ(store_sandbox_insert(s, a, &err), 0);    /* step 1 */
+        ASSERT_EQ(store_sandbox_insert(s, b, &err), -EIO); /* step 2 */
         cove_err_free(&err);
         ASSERT_EQ(store_sandbox_insert(s, b, &err), 0);
         store_close(s);
@@ -851,6 +852,45 @@ static int modify_touch(struct sandbox_rec *sb, void *ud, struct cove_err **err)
         (void)err;
         sb->heartbeat_at++;
         return 1;
+}
+
+/* sandbox_rec_dup() copies every owned field (the manager's row cache hands out such copies
+ * and frees its own: a field left out would be shared, then used after free). */
+static void test_sandbox_rec_dup_copies_every_field(void)
+{
+        struct sandbox_rec *a = make_sandbox("dup-a", "team_default", 1000);
+
+        a->alias = xstrdup("alias");
+        a->workdir = xstrdup("/home/user");
+        a->heartbeat_status = xstrdup("ok");
+        a->size = xstrdup("performance-2");
+        a->key_id = xstrdup("key");
+        a->e2b_user = xstrdup("builder");
+        a->metadata = json_pack("{s:s}", "k", "v");
+        a->env_vars = json_pack("{s:s}", "A", "1");
+        a->network = json_object();
+        a->timeline = json_array();
+        a->diagnostic = json_object();
+        a->volume_mounts = json_array();
+        a->egress = json_object();
+        struct sandbox_rec *c = sandbox_rec_dup(a);
+        const char *av[] = { a->id,           a->team_id, a->template_id,      a->alias,
+                             a->access_token, a->workdir, a->heartbeat_status, a->size,
+                             a->key_id,       a->e2b_user };
+        const char *cv[] = { c->id,           c->team_id, c->template_id,      c->alias,
+                             c->access_token, c->workdir, c->heartbeat_status, c->size,
+                             c->key_id,       c->e2b_user };
+        for (size_t i = 0; i < ARRAY_SIZE(av); i++) {
+                ASSERT_TRUE(cv[i] && cv[i] != av[i]);
+                ASSERT_STREQ(cv[i], av[i]);
+        }
+        ASSERT_TRUE(c->metadata != a->metadata && c->env_vars != a->env_vars &&
+                    c->network != a->network && c->timeline != a->timeline &&
+                    c->diagnostic != a->diagnostic && c->volume_mounts != a->volume_mounts &&
+                    c->egress != a->egress);
+        sandbox_rec_free(a);
+        ASSERT_STREQ(c->e2b_user, "builder"); /* still there after the original went */
+        sandbox_rec_free(c);
 }
 
 static void test_sandbox_write_hook(void)
@@ -1072,6 +1112,7 @@ int main(void)
         RUN(test_sandbox_json);
         RUN(test_sandbox_modify_and_deadlines);
         RUN(test_sandbox_write_hook);
+        RUN(test_sandbox_rec_dup_copies_every_field);
         RUN(test_logs);
         RUN(test_settings);
         RUN(test_failure_injection);
