@@ -73,6 +73,8 @@ static const struct setting settings[] = {
         I("pids-max", pids_max, "1024", 16, 1000000, "task limit per sandbox"),
         I("stopped-retention", stopped_retention, "3600", 0, 604800,
           "how long stopped sandboxes are kept (s)"),
+        I("paused-max-age", paused_max_age, "0", 0, 31536000,
+          "paused sandboxes older than this are deleted (s; 0: kept until deleted)"),
         I("volume-size-mb", volume_size_mb, "1024", 16, 16777216,
           "size of every new volume; writes past it fail with ENOSPC (MiB)"),
         I("max-disk-mb", max_disk_mb, "65536", 256, 16777216,

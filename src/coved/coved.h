@@ -33,6 +33,7 @@ struct coved_config {
         int64_t default_disk_mb;   /* 2048 */
         int64_t pids_max;          /* 1024 per sandbox */
         int64_t stopped_retention; /* s, 3600 */
+        int64_t paused_max_age;    /* s a sandbox may stay paused, 0 = unlimited */
         int64_t volume_size_mb;    /* size of every new volume (MiB), 1024 */
         int64_t max_disk_mb;       /* largest /v1 disk_size_mb (MiB) */
         /* issue 8: observability, events and webhooks, limits */

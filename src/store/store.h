@@ -117,7 +117,7 @@ struct sandbox_rec {
         int64_t started_at;   /* ms */
         int64_t end_at;       /* ms */
         int64_t activated_at; /* ms, 0 = never */
-        int64_t stopped_at;   /* ms, 0 = not stopped */
+        int64_t stopped_at;   /* ms it stopped or paused, 0 = running or starting */
         int64_t paused_remaining_ms; /* remaining lifetime recorded at pause */
         int64_t cpu_count, memory_mb, disk_size_mb;
         bool auto_pause; /* lifecycle.onTimeout = pause */

@@ -361,6 +361,35 @@ class Webhooks(unittest.TestCase):
         self.assertEqual(ds, [])
 
 
+class PausedExpiry(unittest.TestCase):
+    """--paused-max-age: a sandbox paused longer than that is deleted, with the killed event
+    {reason: paused_expired} (control-plane.md §3.2, §12.1); a resumed one starts afresh."""
+
+    def test_paused_sandbox_expires(self):
+        with Coved(extra_args=["--paused-max-age", "2"]) as cd:
+            sb = cd.create(timeout=600)
+            keep = cd.create(timeout=600)
+            for s in (sb, keep):
+                st, _, _ = cd.api("POST", "/sandboxes/%s/pause" % s.id)
+                self.assertEqual(st, 204)
+            st, _, _ = cd.api("POST", "/sandboxes/%s/connect" % keep.id, {"timeout": 0})
+            self.assertEqual(st, 201)  # resumed: no longer paused, so never paused_expired
+            for _ in range(100):
+                st, _, _ = cd.api("GET", "/sandboxes/" + sb.id)
+                if st == 404:
+                    break
+                time.sleep(0.1)
+            self.assertEqual(st, 404)
+            st, evs, _ = cd.api("GET", "/events/sandboxes/%s?orderAsc=true" % sb.id)
+            self.assertEqual([e["type"].split(".")[-1] for e in evs],
+                             ["created", "paused", "killed"])
+            self.assertEqual(evs[-1]["eventData"], {"reason": "paused_expired"})
+            time.sleep(2.5)
+            st, body, _ = cd.api("GET", "/sandboxes/" + keep.id)
+            self.assertEqual((st, body["state"]), (200, "running"))
+            keep.delete()
+
+
 class AddressPolicy(unittest.TestCase):
     """Without webhook-allow-private, loopback and private targets are refused at connect time,
     also behind a name that resolves to them."""

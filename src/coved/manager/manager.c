@@ -112,7 +112,10 @@ static int64_t deadline_of(struct coved *cd, const struct sandbox_rec *sb)
                 return MAX(sb->end_at, (int64_t)1);
         case SANDBOX_STOPPED:
                 return sb->stopped_at > 0 ? sb->stopped_at + cd->cfg.stopped_retention * 1000 : 0;
-        case SANDBOX_PAUSED:
+        case SANDBOX_PAUSED: /* control-plane.md §3.2: the operator's maximum paused age */
+                return sb->stopped_at > 0 && cd->cfg.paused_max_age > 0
+                               ? sb->stopped_at + cd->cfg.paused_max_age * 1000
+                               : 0;
         case _SANDBOX_STATE_MAX:
         case _SANDBOX_STATE_INVALID:
         default:
@@ -820,8 +823,8 @@ int manager_create(struct coved *cd, const struct create_params *p, struct sandb
 /* ---- delete / stop ---- */
 
 /* Removes a claimed sandbox: processes, then row and log. A sandbox that was not stopped
- * yet gets its killed event (reason "deleted" or "timeout") with the row's removal; a stopped
- * one had it when it stopped. */
+ * yet gets its killed event (reason "deleted", "timeout" or "paused_expired") with the row's
+ * removal; a stopped one had it when it stopped. */
 static int destroy_claimed(struct coved *cd, const struct sandbox_rec *sb, const char *reason,
                            struct cove_err **err)
 {
@@ -919,6 +922,7 @@ static int set_paused(struct coved *cd, struct sandbox_rec *sb, void *ud, struct
         (void)err;
         sb->paused_remaining_ms = MAX(sb->end_at - time_now_ms(), (int64_t)0);
         sb->state = SANDBOX_PAUSED;
+        sb->stopped_at = time_now_ms(); /* the paused age counts from here */
         timeline_push(sb, "paused", "completed", reason);
         diagnostic_set(sb, "paused",
                        streq(reason, "timeout") ? "sandbox paused because its timeout passed"
@@ -980,6 +984,7 @@ static int set_resumed(struct coved *cd, struct sandbox_rec *sb, void *ud, struc
         else
                 sb->end_at = now + sb->paused_remaining_ms;
         sb->paused_remaining_ms = 0;
+        sb->stopped_at = 0;
         sb->exec_n++;
         sb->activated_at = now;
         sb->last_active_at = now;
@@ -1451,6 +1456,7 @@ int manager_due(struct coved *cd, const char *id)
         bool live = sb->state == SANDBOX_RUNNING || sb->state == SANDBOX_STARTING;
         bool expired = live && sb->end_at <= now;
         bool retention_over = sb->state == SANDBOX_STOPPED;
+        bool paused_expired = sb->state == SANDBOX_PAUSED; /* its deadline is the maximum age */
         if (expired && sb->idle_timeout_ms > 0 && activity_busy(mgr(cd)->activity, id)) {
                 /* A call is in flight: not idle. Its end moves the deadline; until then,
                  * look again one idle period later. */
@@ -1460,6 +1466,10 @@ int manager_due(struct coved *cd, const char *id)
                 r = pause_claimed(cd, sb, sb->idle_timeout_ms > 0 ? "idle" : "timeout", &err);
                 if (r < 0)
                         log_warning("sandbox '%s': pause on timeout failed: %s", id, err->msg);
+        } else if (paused_expired) {
+                r = destroy_claimed(cd, sb, "paused_expired", &err);
+                if (r < 0)
+                        log_warning("sandbox '%s': delete failed: %s", id, err->msg);
         } else if (expired || retention_over) {
                 r = destroy_claimed(cd, sb, expired ? "timeout" : "stopped retention", &err);
                 if (r < 0)
