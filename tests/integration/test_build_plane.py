@@ -322,6 +322,51 @@ class BuildPlaneTest(unittest.TestCase):
         self.assertEqual(sb.run("/bin/sh", "-c", "cat /started")["stdout"], "patched\n")
         sb.delete()
 
+    def test_start_and_ready_cmd_output_in_logs(self):
+        """control-plane.md §8: each line of the startCmd's output and of failed readyCmd runs
+        is a log entry with source start_cmd / ready_cmd; identical failures are counted."""
+        out = self.create({"name": "chatty", "image": self.image,
+                           "startCmd": "echo out-one; echo err-one >&2; sleep 1; touch /ready; "
+                                       "echo out-two; printf 'no newline'; exec sleep 1000",
+                           "readyCmd": "test -e /ready || { echo not-yet; exit 3; }"})
+        self.ready(out["templateID"], out["buildID"])
+        sb = self.cd.create(templateID=out["templateID"])
+        want = {("start_cmd", "info", "out-one"), ("start_cmd", "warn", "err-one"),
+                ("start_cmd", "info", "out-two"), ("ready_cmd", "info", "not-yet"),
+                ("ready_cmd", "warn", "readyCmd failed with exit code 3")}
+        deadline = time.monotonic() + 20
+        while True:
+            st, page, _ = self.api("GET", "/sandboxes/%s/logs?limit=1000" % sb.id)
+            self.assertEqual(st, 200, page)
+            got = {(e["fields"]["source"], e["level"], e["message"]) for e in page["logs"]}
+            if want <= got or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertLessEqual(want, got, page["logs"])
+        msgs = [e["message"] for e in page["logs"] if e["fields"]["source"] == "ready_cmd"]
+        self.assertEqual(msgs.count("not-yet"), 1, msgs)  # retries that failed alike: counted
+        self.assertTrue(any(m.startswith("readyCmd failed the same way") for m in msgs), msgs)
+        starts = [e for e in page["logs"] if e["fields"]["source"] == "start_cmd"]
+        self.assertTrue(starts[0]["message"].startswith("startCmd started: "), starts)
+        self.assertLess([e["message"] for e in starts].index("out-one"),
+                        [e["message"] for e in starts].index("out-two"))
+        # the search filter finds them like any entry
+        st, page, _ = self.api("GET", "/sandboxes/%s/logs?search=ERR-ONE&level=warn" % sb.id)
+        self.assertEqual([e["message"] for e in page["logs"]], ["err-one"])
+        # the service's end is logged too, after its last partial line
+        sb.run("/bin/sh", "-c", "pkill -f 'sleep 1000' || killall sleep")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            st, page, _ = self.api("GET", "/sandboxes/%s/logs?search=startCmd+ended" % sb.id)
+            if page["logs"]:
+                break
+            time.sleep(0.2)
+        self.assertEqual([(e["level"], e["fields"]["source"]) for e in page["logs"]],
+                         [("error", "start_cmd")], page)
+        self.assertIn("no newline", [e["message"] for e in self.api(
+            "GET", "/sandboxes/%s/logs?limit=1000" % sb.id)[1]["logs"]])
+        sb.delete()
+
     def test_volume_mounts_are_default_mounts(self):
         st, v, _ = self.api("POST", "/volumes", {"name": "tplcache"})
         self.assertEqual(st, 201, v)

@@ -14,12 +14,14 @@
 
 struct activity;
 struct rowcache;
+struct startlog;
 
 struct manager {
         struct claims *claims;
         struct lifecycle *lc;
         struct activity *activity;    /* calls in flight per sandbox (activity.c) */
         struct rowcache *rows;        /* read cache of sandbox rows (rowcache.c) */
+        struct startlog *startlog;    /* startCmd output into sandbox logs (startlog.c), or NULL */
         _Atomic int64_t deleting;     /* destroys in progress (pool status) */
         _Atomic int64_t deleted;      /* sandboxes destroyed since start */
         pthread_mutex_t rolling_lock; /* rolling */
@@ -44,6 +46,14 @@ void rowcache_free(struct rowcache *c);
 struct sandbox_rec *rowcache_get(struct rowcache *c, const char *id);
 void rowcache_put(struct rowcache *c, const struct sandbox_rec *rec);
 void rowcache_written(void *ud, const char *id, uint64_t seq);
+/* startlog.c — one thread that writes the output of every running startCmd into its
+ * sandbox's log (source "start_cmd", control-plane.md §8) until the process or the sandbox
+ * ends. startlog_add() always takes fd (an agent stream whose process.Start answered 200);
+ * with sl NULL it just closes it. startlog_free() stops the thread and closes every stream
+ * (the processes keep running: output after a restart of coved is not logged). */
+int startlog_new(struct coved *cd, struct startlog **ret, struct cove_err **err);
+void startlog_free(struct startlog *sl);
+void startlog_add(struct startlog *sl, const char *id, int fd);
 
 /* A deadline of the lifecycle loop came (the row's deadline_at <= now): acts on it under the
  * sandbox's claim, taken without waiting. -EBUSY when another transition holds it. */

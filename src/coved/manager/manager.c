@@ -512,8 +512,9 @@ static int check_mounts_exist(struct coved *cd, const char *team_id, const json_
 }
 
 /* The template's startCmd (build-plane.md §4.1): started with /bin/sh -c in every sandbox of
- * the template, in the background, as root, with the sandbox's environment. The stream is
- * closed once the process started: it keeps running. */
+ * the template, in the background, as root, with the sandbox's environment. Once the process
+ * started, its stream goes to the startCmd log pump (startlog.c), which writes its output
+ * into the sandbox's log (control-plane.md §8). */
 static int start_cmd(struct coved *cd, const struct sandbox_rec *sb, const char *cmd,
                      struct cove_err **err)
 {
@@ -539,7 +540,58 @@ static int start_cmd(struct coved *cd, const struct sandbox_rec *sb, const char 
                                                  : "could not start");
         }
         json_decref(first);
+        if (r >= 0) {
+                sandbox_log(cd, sb->id, "info", "start_cmd", "startCmd started: %s", cmd);
+                startlog_add(mgr(cd)->startlog, sb->id, TAKE_FD(fd));
+        }
         return r;
+}
+
+#define READY_LOG_LINES_MAX 50
+
+/* The first READY_LOG_LINES_MAX lines of text (a copy). */
+static char *first_lines(const char *text)
+{
+        const char *p = text;
+        for (int i = 0; i < READY_LOG_LINES_MAX && p; i++) {
+                p = strchr(p, '\n');
+                if (p)
+                        p++;
+        }
+        return p ? xstrndup(text, (size_t)(p - text)) : xstrdup(text);
+}
+
+/* A failed readyCmd run in the sandbox's log (control-plane.md §8, source "ready_cmd"): its
+ * exit code and output lines. A run that failed exactly like the one before (same code and
+ * output) is only counted, so a probe retried every 200 ms does not flood the log; the count
+ * is reported with the next different failure or the success; at most READY_LOG_LINES_MAX
+ * lines of each stream are kept. *last (owned) is the previous failure. */
+static void log_ready_failure(struct coved *cd, const char *id, int64_t code, const json_t *body,
+                              char **last, int64_t *repeats)
+{
+        const char *out = json_string_value(json_object_get(body, "stdout"));
+        const char *errs = json_string_value(json_object_get(body, "stderr"));
+        char *now = xasprintf("%lld\n%s\n%s", (long long)code, out ? out : "", errs ? errs : "");
+        if (*last && streq(*last, now)) {
+                free(now);
+                (*repeats)++;
+                return;
+        }
+        if (*repeats > 0)
+                sandbox_log(cd, id, "warn", "ready_cmd",
+                            "readyCmd failed the same way %lld more times", (long long)*repeats);
+        free(*last);
+        *last = now;
+        *repeats = 0;
+        sandbox_log(cd, id, "warn", "ready_cmd", "readyCmd failed with exit code %lld",
+                    (long long)code);
+        const char *texts[] = { out, errs };
+        for (size_t i = 0; i < ARRAY_SIZE(texts); i++)
+                if (texts[i] && *texts[i]) {
+                        cleanup_free char *head = first_lines(texts[i]);
+                        (void)manager_sandbox_log(cd, id, "ready_cmd", i == 0 ? "info" : "warn",
+                                                  head, NULL);
+                }
 }
 
 /* readyCmd (§4.1): run with /bin/sh -c until it exits 0, at most `wait_ms`. */
@@ -548,6 +600,8 @@ static int wait_ready_cmd(struct coved *cd, const struct sandbox_rec *sb, const 
 {
         int64_t deadline = time_mono_ms() + wait_ms;
         int64_t code = -1;
+        cleanup_free char *last = NULL;
+        int64_t repeats = 0;
         for (;;) {
                 struct agent_reply rep = { 0 };
                 json_auto_t *req = json_pack("{s:s,s:s,s:O,s:{s:s,s:[s,s],s:I}}", "op", "run",
@@ -564,9 +618,17 @@ static int wait_ready_cmd(struct coved *cd, const struct sandbox_rec *sb, const 
                                 body = parsed = json_loadb(rep.body_text, rep.body_len, 0, NULL);
                         code = -1;
                         (void)json_get_integer(json_object_get(body, "exit_code"), &code);
+                        if (code != 0)
+                                log_ready_failure(cd, sb->id, code, body, &last, &repeats);
                         agent_reply_release(&rep);
-                        if (code == 0)
+                        if (code == 0) {
+                                if (repeats > 0)
+                                        sandbox_log(cd, sb->id, "warn", "ready_cmd",
+                                                    "readyCmd failed the same way %lld more "
+                                                    "times, then succeeded",
+                                                    (long long)repeats);
                                 return 0;
+                        }
                 }
                 if (time_mono_ms() >= deadline)
                         return cove_err_set_status(err, 500, ETIMEDOUT,
@@ -1512,6 +1574,8 @@ int manager_init(struct coved *cd, struct cove_err **err)
         }
         /* Every write of a sandbox row, by whichever path, drops it from the cache. */
         store_set_sandbox_write_hook(cd->store, rowcache_written, m->rows);
+        if (startlog_new(cd, &m->startlog, &perr) < 0) /* its output is then not logged */
+                log_warning("startCmd output will not be logged: %s", perr->msg);
         cd->manager = m;
         return 0;
 }
@@ -1574,6 +1638,7 @@ void manager_stop(struct coved *cd)
         if (!m)
                 return;
         lifecycle_free(m->lc);
+        startlog_free(m->startlog);
         claims_free(m->claims);
         activity_free(m->activity);
         store_set_sandbox_write_hook(cd->store, NULL, NULL);

@@ -287,8 +287,8 @@ int manager_admit_build(struct coved *cd, const char *team_id, int64_t team_buil
 /* ---- process output and agent messages (control-plane.md §8) ---- */
 
 /* Records output of the template's start command ("start_cmd"), a failed ready command
- * ("ready_cmd") or an agent message ("agent") in the sandbox's log, one entry per line
- * (level "info", or "error" for stderr / failures). */
+ * ("ready_cmd") or an agent message ("agent") in the sandbox's log at `level`, one entry per
+ * line (cut at 4 KiB; empty lines make none). -ENOENT when the sandbox is gone. */
 int manager_sandbox_log(struct coved *cd, const char *id, const char *source, const char *level,
                         const char *text, struct cove_err **err);
 
