@@ -23,8 +23,7 @@ struct sandbox_usage {
         int64_t runnable;  /* tasks running or in uninterruptible sleep (for load averages) */
         int64_t io_read_bytes, io_write_bytes, io_read_ops, io_write_ops;
         /* The sandbox's network interface, from the host side, as the sandbox sees it (rx:
-         * received by the sandbox). Filled by the engine's networking once sandboxes have an
-         * interface of their own; -1 until then. */
+         * received by the sandbox); -1 for a sandbox without a network (--network none). */
         int64_t net_rx_bytes, net_tx_bytes, net_rx_packets, net_tx_packets;
         int64_t net_rx_errors, net_tx_errors, net_rx_drops, net_tx_drops;
         uint64_t disk_bytes; /* the writable layer (manager_usage() with_disk only) */

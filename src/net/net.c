@@ -931,6 +931,37 @@ unlock:
         return r;
 }
 
+int net_sandbox_counters(struct net *n, const char *id, struct net_counters *ret)
+{
+        struct rtnl_link_counters c;
+        int ifindex = 0;
+
+        (void)pthread_mutex_lock(&n->lock);
+        struct net_sbx *s = find_sbx(n, id);
+        if (s && s->ready)
+                ifindex = s->ifindex;
+        (void)pthread_mutex_unlock(&n->lock);
+        if (ifindex <= 0)
+                return -ENOENT;
+        (void)pthread_mutex_lock(&n->nl_lock);
+        int r = rtnl_link_counters(n->nl, ifindex, &c);
+        (void)pthread_mutex_unlock(&n->nl_lock);
+        if (r < 0)
+                return r == -ENODEV ? -ENOENT : r;
+        /* the host end's receive is what the sandbox sent, and the reverse */
+        *ret = (struct net_counters){
+                .rx_bytes = c.tx_bytes,
+                .tx_bytes = c.rx_bytes,
+                .rx_packets = c.tx_packets,
+                .tx_packets = c.rx_packets,
+                .rx_errors = c.tx_errors,
+                .tx_errors = c.rx_errors,
+                .rx_drops = c.tx_dropped,
+                .tx_drops = c.rx_dropped,
+        };
+        return 0;
+}
+
 int net_sandbox_detach(struct net *n, const char *id, struct cove_err **err)
 {
         struct net_sbx *s;

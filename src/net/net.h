@@ -66,6 +66,14 @@ int net_sandbox_adopt(struct net *n, const char *id, const struct net_policy *p,
  * to the sandbox), with no conntrack walk. 0 or -errno. */
 int net_sandbox_set_policy(struct net *n, const char *id, const struct net_policy *p,
                            struct cove_err **err);
+/* Traffic of a sandbox's interface as the sandbox sees it (rx: received by the sandbox), read
+ * from the host end of its veth (whose rx is the sandbox's tx). -ENOENT for a sandbox without
+ * a network here. */
+struct net_counters {
+        uint64_t rx_bytes, tx_bytes, rx_packets, tx_packets;
+        uint64_t rx_errors, tx_errors, rx_drops, tx_drops;
+};
+int net_sandbox_counters(struct net *n, const char *id, struct net_counters *ret);
 /* Removes the sandbox's link, rules, learnt addresses and conntrack entries; idempotent. */
 int net_sandbox_detach(struct net *n, const char *id, struct cove_err **err);
 /* Removes the links found by net_open() that no net_sandbox_adopt() claimed; returns how many. */

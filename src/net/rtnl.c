@@ -124,6 +124,51 @@ int rtnl_link_index(struct rtnl *nl, const char *name)
         return r < 0 ? r : index;
 }
 
+struct counters_ctx {
+        struct rtnl_link_counters *out;
+        bool found;
+};
+
+static int counters_attr_cb(const struct nlattr *attr, void *data)
+{
+        struct counters_ctx *c = data;
+        if (mnl_attr_get_type(attr) != IFLA_STATS64 ||
+            mnl_attr_get_payload_len(attr) < sizeof(struct rtnl_link_stats64))
+                return MNL_CB_OK;
+        struct rtnl_link_stats64 st;
+        memcpy(&st, mnl_attr_get_payload(attr), sizeof(st)); /* attributes are 4-byte aligned */
+        *c->out = (struct rtnl_link_counters){
+                .rx_bytes = st.rx_bytes,
+                .tx_bytes = st.tx_bytes,
+                .rx_packets = st.rx_packets,
+                .tx_packets = st.tx_packets,
+                .rx_errors = st.rx_errors,
+                .tx_errors = st.tx_errors,
+                .rx_dropped = st.rx_dropped,
+                .tx_dropped = st.tx_dropped,
+        };
+        c->found = true;
+        return MNL_CB_OK;
+}
+
+static int link_counters_cb(const struct nlmsghdr *nlh, void *ud)
+{
+        return mnl_attr_parse(nlh, sizeof(struct ifinfomsg), counters_attr_cb, ud) < 0
+                       ? MNL_CB_ERROR
+                       : MNL_CB_OK;
+}
+
+int rtnl_link_counters(struct rtnl *nl, int ifindex, struct rtnl_link_counters *ret)
+{
+        char buf[512];
+        struct counters_ctx c = { ret, false };
+        struct nlmsghdr *nlh = put_link_header(buf, RTM_GETLINK, 0, ifindex);
+        int r = rtnl_talk(nl, nlh, link_counters_cb, &c);
+        if (r < 0)
+                return r == -EINVAL ? -ENODEV : r;
+        return c.found ? 0 : -ENODATA;
+}
+
 int rtnl_veth_create(struct rtnl *nl, const char *name, const char *peer, int peer_netns_fd,
                      unsigned mtu, struct cove_err **err)
 {

@@ -26,6 +26,14 @@ void rtnl_close(struct rtnl *nl);
 /* ifindex of a link, -ENODEV when absent. */
 int rtnl_link_index(struct rtnl *nl, const char *name);
 
+/* The kernel's counters of a link (IFLA_STATS64), as that end sees them. */
+struct rtnl_link_counters {
+        uint64_t rx_bytes, tx_bytes, rx_packets, tx_packets;
+        uint64_t rx_errors, tx_errors, rx_dropped, tx_dropped;
+};
+/* Counters of link ifindex: 0, -ENODEV when absent, -ENODATA when the kernel sent none. */
+int rtnl_link_counters(struct rtnl *nl, int ifindex, struct rtnl_link_counters *ret);
+
 /* A veth pair: `name` here, `peer` created directly inside peer_netns_fd; mtu 0: default. */
 int rtnl_veth_create(struct rtnl *nl, const char *name, const char *peer, int peer_netns_fd,
                      unsigned mtu, struct cove_err **err);

@@ -299,6 +299,36 @@ class NetworkTest(unittest.TestCase):
         self.assertEqual(st, 201, body)
         self.assertReach(sb, "198.51.100.10", 80, False)
 
+    def test_metrics_count_network_bytes(self):
+        """control-plane.md §9.1: the sandbox's traffic shows in its network rates (read from the
+        host end of its veth: recv is what the sandbox received)."""
+        sb = self.sandbox()
+        # ~1 MB/s through the echo server for up to 30 s, in the background
+        sb.sh("nohup python3 -c '\n"
+              "import socket, time\n"
+              "s = socket.create_connection((\"198.51.100.10\", 7000))\n"
+              "line = b\"x\" * 9999 + b\"\\n\"\n"
+              "f = s.makefile(\"rb\")\n"
+              "end = time.time() + 30\n"
+              "while time.time() < end:\n"
+              "    for _ in range(10):\n"
+              "        s.sendall(line); f.readline()\n"
+              "    time.sleep(0.1)\n"
+              "' >/dev/null 2>&1 &")
+        deadline = time.monotonic() + 30
+        m = {}
+        while time.monotonic() < deadline:
+            st, m, _ = self.cd.api("GET", "/sandboxes/%s/metrics" % sb.id)
+            self.assertEqual(st, 200, m)
+            if m.get("networkRecvBytesPerSecond", 0) > 100000 and \
+                    m.get("networkSentBytesPerSecond", 0) > 100000:
+                break
+            time.sleep(1)
+        self.assertGreater(m.get("networkRecvBytesPerSecond", 0), 100000, m)
+        self.assertGreater(m.get("networkSentBytesPerSecond", 0), 100000, m)
+        self.assertGreater(m.get("networkRecvPacketsPerSecond", 0), 0, m)
+        self.assertEqual(m.get("networkRecvErrorsPerSecond"), 0, m)
+
     def test_bad_input(self):
         sb = self.sandbox()
         cases = [

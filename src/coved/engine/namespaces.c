@@ -366,7 +366,10 @@ int engine_resume(struct coved *cd, const char *id, struct cove_err **err)
 int engine_usage(struct coved *cd, const char *id, struct sandbox_usage *ret, struct cove_err **err)
 {
         cleanup_free char *cg = cgroup_name_of(cd, id);
-        return usage_of_cgroup(cg, ret, err);
+        int r = usage_of_cgroup(cg, ret, err);
+        if (r >= 0)
+                engine_network_usage(cd, id, ret);
+        return r;
 }
 
 /* ---- identity ---- */

@@ -86,6 +86,22 @@ int engine_network_gateway(struct coved *cd, char out[NET_ADDR_STR_MAX])
         return 0;
 }
 
+void engine_network_usage(struct coved *cd, const char *id, struct sandbox_usage *u)
+{
+        struct net_counters c;
+
+        if (!cd->net || net_sandbox_counters(cd->net, id, &c) < 0)
+                return;
+        u->net_rx_bytes = (int64_t)MIN(c.rx_bytes, (uint64_t)INT64_MAX);
+        u->net_tx_bytes = (int64_t)MIN(c.tx_bytes, (uint64_t)INT64_MAX);
+        u->net_rx_packets = (int64_t)MIN(c.rx_packets, (uint64_t)INT64_MAX);
+        u->net_tx_packets = (int64_t)MIN(c.tx_packets, (uint64_t)INT64_MAX);
+        u->net_rx_errors = (int64_t)MIN(c.rx_errors, (uint64_t)INT64_MAX);
+        u->net_tx_errors = (int64_t)MIN(c.tx_errors, (uint64_t)INT64_MAX);
+        u->net_rx_drops = (int64_t)MIN(c.rx_drops, (uint64_t)INT64_MAX);
+        u->net_tx_drops = (int64_t)MIN(c.tx_drops, (uint64_t)INT64_MAX);
+}
+
 json_t *engine_network_files(struct coved *cd, const struct engine_spec *spec)
 {
         json_t *files = json_array();

@@ -16,3 +16,5 @@ int engine_network_attach(struct coved *cd, const struct engine_spec *spec,
                           const struct engine_identity *who, struct cove_err **err);
 /* With the sandbox: every trace of its network (idempotent; failures are logged). */
 void engine_network_detach(struct coved *cd, const char *id);
+/* The sandbox's network counters into u's net_* (usage.h); they stay -1 without a network. */
+void engine_network_usage(struct coved *cd, const char *id, struct sandbox_usage *u);

@@ -11,8 +11,8 @@
  *   I/O             io.stat rbytes/wbytes/rios/wios   /proc/<pid>/io of the sandbox's processes
  *                                                     (sandboxes have no blkio cgroup there)
  *   load            tasks in state R or D, from /proc/<tid>/stat (at most USAGE_TASKS_MAX)
- *   network         -1 (FIXME: the engine's networking fills net_* from the sandbox's host-side
- *                   veth counters once sandboxes have their own interface)
+ *   network         -1 here; engine_usage() then fills net_* from the counters of the host end
+ *                   of the sandbox's veth (engine_network_usage(), network.c), when it has one
  */
 #include "coved/engine/usage.h"
 #include "lib/fdutil.h"
