@@ -489,6 +489,9 @@ int store_sandbox_usage(struct store *s, const char *team_id, const char *key_id
                         struct store_usage *ret, struct cove_err **err);
 /* Templates owned by team_id (every template when NULL). */
 int store_template_count(struct store *s, const char *team_id, int64_t *ret, struct cove_err **err);
+/* Templates made by one API key (their created_by). */
+int store_template_count_by_key(struct store *s, const char *key_id, int64_t *ret,
+                                struct cove_err **err);
 
 /* The limits an insert is admitted against; 0 = no limit. */
 enum store_quota_metric {

@@ -51,21 +51,38 @@ int store_sandbox_usage(struct store *s, const char *team_id, const char *key_id
         return usage_locked(s, team_id, key_id, ret, err);
 }
 
-int store_template_count(struct store *s, const char *team_id, int64_t *ret, struct cove_err **err)
+/* Templates of a team (team_id), made by a key (key_id), or all (both NULL). */
+static int template_count(struct store *s, const char *team_id, const char *key_id, int64_t *ret,
+                          struct cove_err **err)
 {
         STORE_LOCK(s);
         cleanup_stmt sqlite3_stmt *st =
                 store_stmt(s, STMT_TEMPLATE_COUNT,
-                           "SELECT COUNT(*) FROM templates WHERE ?1 IS NULL OR team_id = ?1", err);
+                           "SELECT COUNT(*) FROM templates WHERE (?1 IS NULL OR team_id = ?1)"
+                           " AND (?2 IS NULL OR created_by = ?2)",
+                           err);
         if (!st)
                 return -EIO;
         int rc = store_bind_text(st, 1, team_id);
+        if (rc == SQLITE_OK)
+                rc = store_bind_text(st, 2, key_id);
         if (rc == SQLITE_OK)
                 rc = store_step(s, st);
         if (rc != SQLITE_ROW)
                 return store_sql_error(s, rc, err, "count templates");
         *ret = sqlite3_column_int64(st, 0);
         return 0;
+}
+
+int store_template_count(struct store *s, const char *team_id, int64_t *ret, struct cove_err **err)
+{
+        return template_count(s, team_id, NULL, ret, err);
+}
+
+int store_template_count_by_key(struct store *s, const char *key_id, int64_t *ret,
+                                struct cove_err **err)
+{
+        return template_count(s, NULL, key_id, ret, err);
 }
 
 /* The first limit of q that one more sandbox like sb would exceed. */

@@ -266,6 +266,9 @@ class Observability(unittest.TestCase):
         st, t, _ = cd.api("GET", "/usage/limits?resource=templates")
         self.assertEqual(t["resource"], "templates")
         self.assertEqual(set(t["project"]["usage"]), {"templates", "concurrentBuilds"})
+        self.assertEqual(t["resources"], {"maxTemplateCPU": 8, "maxTemplateMemoryMB": 16384,
+                                          "maxTemplateStorageGB": 50})
+        self.assertNotIn("resources", u)
         err(self, cd.api("GET", "/usage/limits?resource=volumes"), 400, "resource")
 
         # a warning at 80 %, exhausted at 100 %

@@ -377,6 +377,34 @@ class Quotas(unittest.TestCase):
         finally:
             self.delete_all("q1")
 
+    def test_templates_limit_of_a_key(self):
+        """Templates remember the key that made them: a key's own `templates` limit (scope
+        user) counts and refuses them; the team's other keys go on."""
+        st, body, _ = self.cd.api("POST", "/admin/keys", {"teamID": self.teams["q2"]})
+        key, key_id = body["data"]["key"], body["data"]["keyID"]
+        self.set_limits("q2", {"templates": 1}, key=key_id)
+        h = {"X-API-Key": key}
+        made = []
+        try:
+            st, t, _ = self.cd.api("POST", "/templates", {"name": "keyquota-a"}, headers=h)
+            self.assertIn(st, (201, 202), t)
+            made.append(t["templateID"])
+            st, body, _ = self.cd.api("POST", "/templates", {"name": "keyquota-b"}, headers=h)
+            self.assertEqual(st, 429, body)
+            self.assertEqual((body["details"]["scope"], body["details"]["metric"],
+                              body["details"]["used"], body["details"]["limit"]),
+                             ("user", "templates", 1, 1))
+            st, body, _ = self.cd.api("GET", "/usage/limits?resource=templates", headers=h)
+            self.assertEqual(body["user"]["usage"]["templates"], 1)
+            self.assertEqual(body["user"]["limits"]["templates"],
+                             {"limit": 1, "used": 1, "remaining": 0, "enforced": True})
+            st, t, _ = self.as_("q2", "POST", "/templates", {"name": "keyquota-c"})
+            self.assertIn(st, (201, 202), t)  # the team's other key: no limit of its own
+            made.append(t["templateID"])
+        finally:
+            for tid in made:
+                self.as_("q2", "DELETE", "/templates/" + tid)
+
     def test_max_lifetime(self):
         self.set_limits("q2", {"maxLifetimeSeconds": 60})
         try:

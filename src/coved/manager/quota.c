@@ -117,11 +117,11 @@ int manager_usage_now(struct coved *cd, bool user_scope, const char *owner_id,
         u.v[LIMIT_MEMORY_MB] = su.memory_mb;
         u.v[LIMIT_DISK_MB] = su.disk_mb;
         u.paused = su.paused;
-        if (!user_scope) { /* templates have no creating key (yet) */
-                r = store_template_count(cd->store, owner_id, &u.v[LIMIT_TEMPLATES], err);
-                if (r < 0)
-                        return r;
-        }
+        r = user_scope
+                    ? store_template_count_by_key(cd->store, owner_id, &u.v[LIMIT_TEMPLATES], err)
+                    : store_template_count(cd->store, owner_id, &u.v[LIMIT_TEMPLATES], err);
+        if (r < 0)
+                return r;
         u.v[LIMIT_CONCURRENT_BUILDS] = builds_in_progress(cd, user_scope, owner_id);
         *ret = u;
         return 0;
@@ -182,12 +182,13 @@ static int admit_one(struct coved *cd, enum limit_metric m, const char *team_id,
 int manager_admit_template(struct coved *cd, const char *team_id, const char *key_id,
                            struct cove_err **err)
 {
-        int64_t n = 0;
+        int64_t n = 0, by_key = 0;
         int r = store_template_count(cd->store, team_id, &n, err);
+        if (r >= 0 && key_id)
+                r = store_template_count_by_key(cd->store, key_id, &by_key, err);
         if (r < 0)
                 return r;
-        /* Templates have no creating key yet: the user scope sees none in use. */
-        return admit_one(cd, LIMIT_TEMPLATES, team_id, n, key_id, 0, err);
+        return admit_one(cd, LIMIT_TEMPLATES, team_id, n, key_id, by_key, err);
 }
 
 int manager_admit_build(struct coved *cd, const char *team_id, int64_t team_builds_now,

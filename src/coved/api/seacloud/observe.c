@@ -373,8 +373,8 @@ static bool any_limit(const struct scope_view *s, bool templates)
         return false;
 }
 
-static json_t *usage_json(const struct scope_view *user, const struct scope_view *project,
-                          bool templates)
+static json_t *usage_json(const struct coved *cd, const struct scope_view *user,
+                          const struct scope_view *project, bool templates)
 {
         bool unlimited = !any_limit(user, templates) && !any_limit(project, templates);
         json_t *o = json_pack("{s:s, s:o, s:o}", "resource", templates ? "templates" : "sandboxes",
@@ -391,6 +391,14 @@ static json_t *usage_json(const struct scope_view *user, const struct scope_view
                 }
                 json_object_set_new(o, "runtime",
                                     json_pack("{s:I}", "maxRuntimeSeconds", (json_int_t)max));
+        } else { /* the operator's ceilings of template resources (build-plane.md §4.1) */
+                json_object_set_new(o, "resources",
+                                    json_pack("{s:I, s:I, s:I}", "maxTemplateCPU",
+                                              (json_int_t)cd->cfg.max_template_cpu,
+                                              "maxTemplateMemoryMB",
+                                              (json_int_t)cd->cfg.max_template_memory_mb,
+                                              "maxTemplateStorageGB",
+                                              (json_int_t)(cd->cfg.max_template_disk_mb / 1024)));
         }
         return o;
 }
@@ -405,7 +413,7 @@ static int h_usage_limits(struct http_req *r)
         bool templates = res && streq(res, "templates");
         if (scope_load(r, true, &user, &err) < 0 || scope_load(r, false, &project, &err) < 0)
                 return http_reply_err(r, err);
-        return http_reply_json(r, 200, usage_json(&user, &project, templates));
+        return http_reply_json(r, 200, usage_json(r->cd, &user, &project, templates));
 }
 
 /* Adds the checks (and their actions) of one scope and resource. Returns whether a limit of
@@ -513,12 +521,12 @@ static int h_summary(struct http_req *r)
                 json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "sandboxUsage", sb_usage,
                           "templateUsage", tpl_usage, "sandboxDetail", detail, "sandboxMetrics",
                           metrics, "sandboxLogs", logs, "buildStatus", bstatus, "buildLogs", blogs);
-        json_t *out =
-                json_pack("{s:s, s:s, s:s, s:{s:o, s:o}, s:o, s:o, s:o, s:o}", "status",
-                          degraded ? "degraded" : "ok", "projectID", r->auth.team_id, "userID",
-                          r->auth.key_id, "usage", "sandboxes", usage_json(&user, &project, false),
-                          "templates", usage_json(&user, &project, true), "availability", avail,
-                          "checks", checks, "actions", actions, "endpoints", endpoints);
+        json_t *out = json_pack("{s:s, s:s, s:s, s:{s:o, s:o}, s:o, s:o, s:o, s:o}", "status",
+                                degraded ? "degraded" : "ok", "projectID", r->auth.team_id,
+                                "userID", r->auth.key_id, "usage", "sandboxes",
+                                usage_json(r->cd, &user, &project, false), "templates",
+                                usage_json(r->cd, &user, &project, true), "availability", avail,
+                                "checks", checks, "actions", actions, "endpoints", endpoints);
         return http_reply_json(r, 200, out);
 }
 
