@@ -683,10 +683,68 @@ static int network_update(int argc, char **argv)
         return cli_run(&rq, NULL, done);
 }
 
+/* One list of the policy as `label: a, b` (or `-` when empty). */
+static void print_list(const char *label, const json_t *list)
+{
+        const json_t *v;
+        size_t i;
+
+        printf("%-22s", label);
+        if (json_array_size(list) == 0)
+                printf(" -");
+        json_array_foreach (list, i, v) {
+                printf("%s %s", i ? "," : "", json_string_value(v) ? json_string_value(v) : "?");
+        }
+        printf("\n");
+}
+
+static int network_get(int argc, char **argv)
+{
+        static const struct cmd_help help = {
+                "cove sandbox network get <id>",
+                "Show a sandbox's network policy (the `network` object of GET /sandboxes/{id})."
+        };
+        cleanup_free char **pos = NULL;
+        struct cli_req rq = { .action = "get sandbox network", .method = "GET" };
+        struct cove_response res = { 0 };
+        const char *id = NULL;
+        int n = opt_parse(argc, argv, NULL, &help, 0, &pos);
+
+        if (n < 0 || one_id(n, pos, &help, &id))
+                return EXIT_USAGE;
+        rq.path = xasprintf("/sandboxes/%s", id);
+        rq.ids = ids_of(pos);
+        int r = cli_call(&rq, &res);
+        cli_req_release(&rq);
+        if (r == CLI_DRY_RUN)
+                return 0;
+        if (r)
+                return r;
+        const json_t *net = json_object_get(res.body, "network");
+        if (arg_output == OUTPUT_JSON) {
+                json_t *o = json_pack("{s:s?, s:O?}", "sandboxID", json_str(res.body, "sandboxID"),
+                                      "network", net);
+                print_json(o);
+                json_decref(o);
+        } else {
+                const json_t *pub = json_object_get(net, "allowPublicTraffic");
+                const json_t *inet = json_object_get(net, "allowInternetAccess");
+                printf("%-22s %s\n", "allowPublicTraffic:", json_is_false(pub) ? "false" : "true");
+                printf("%-22s %s\n",
+                       "allowInternetAccess:", json_is_false(inet) ? "false" : "true");
+                print_list("allowOut:", json_object_get(net, "allowOut"));
+                print_list("denyOut:", json_object_get(net, "denyOut"));
+        }
+        cove_response_release(&res);
+        return 0;
+}
+
 static int network_group(int argc, char **argv)
 {
         static const struct cmd cmds[] = {
-                { "update", NULL, network_update, "change the network policy" }, {}
+                { "get", "show", network_get, "show the network policy" },
+                { "update", "set", network_update, "change the network policy" },
+                {}
         };
         return cmd_dispatch(cmds, argv[0], argc, argv);
 }

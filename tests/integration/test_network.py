@@ -428,6 +428,23 @@ class NetworkTest(unittest.TestCase):
         self.assertReach(sb, "198.51.100.10", 80)
         self.assertReach(sb, "198.51.100.20", 80, False)
 
+        def cli(*args):
+            p = subprocess.run(in_ns(self.net.host_ns, [
+                cove, "--url", "http://127.0.0.1:%d" % self.cd.port, "--api-key", self.cd.api_key]
+                + list(args)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            return p.stdout
+        out = cli("sandbox", "network", "get", sb.id)
+        self.assertIn("allowInternetAccess:   false", out)
+        self.assertIn("allowOut:              198.51.100.10/32, *.allowed.test", out)
+        self.assertIn("denyOut:               -", out)
+        got = json.loads(cli("--output", "json", "sandbox", "network", "get", sb.id))
+        self.assertEqual(got, {"sandboxID": sb.id, "network": net})
+        cli("sandbox", "network", "set", sb.id, "--allow-internet-access", "true")  # the alias
+        self.assertTrue(json.loads(cli("--output", "json", "sandbox", "network", "show", sb.id))
+                        ["network"]["allowInternetAccess"])
+        self.assertReach(sb, "198.51.100.20", 80)
+
 
 @unittest.skipIf(skip_reason(), skip_reason())
 class NetworkLifecycleTest(unittest.TestCase):
