@@ -34,6 +34,8 @@ struct cgroup_limits {
         uint32_t pids_max;
         uint32_t io_weight; /* 1..10000 (v1: clamped to 10..1000); applied only where the kernel
                              * can weigh I/O (io.weight/io.bfq.weight, blkio.[bfq.]weight) */
+        uint32_t cpu_weight; /* 1..10000, 100 = the kernel's default (v2 cpu.weight; v1
+                              * cpu.shares = weight × 1024 / 100); 0: left at the default */
 };
 
 struct cgroup_stats {

@@ -63,6 +63,15 @@ static int v1_set_limits(const char *name, const struct cgroup_limits *lim, stru
                 if (r < 0)
                         return r;
         }
+        if (lim->cpu_weight) {
+                if (!(h = need(CTRL_CPU, "cpu", err)))
+                        return -EOPNOTSUPP;
+                uint64_t shares = (uint64_t)MIN(MAX(lim->cpu_weight, 1U), 10000U) * 1024 / 100;
+                (void)snprintf(v, sizeof(v), "%" PRIu64, MAX(shares, (uint64_t)2));
+                r = cg_write(h, name, "cpu.shares", v, err);
+                if (r < 0)
+                        return r;
+        }
         if (lim->pids_max) {
                 if (!(h = need(CTRL_PIDS, "pids", err)))
                         return -EOPNOTSUPP;

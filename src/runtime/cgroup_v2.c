@@ -49,6 +49,15 @@ static int v2_set_limits(const char *name, const struct cgroup_limits *lim, stru
                 if (r < 0)
                         return r;
         }
+        if (lim->cpu_weight) {
+                if (!cg_has_file(h, name, "cpu.weight"))
+                        return cove_err_set(err, EOPNOTSUPP,
+                                            "cgroup controller 'cpu' not available");
+                (void)snprintf(v, sizeof(v), "%" PRIu32, MIN(MAX(lim->cpu_weight, 1U), 10000U));
+                r = cg_write(h, name, "cpu.weight", v, err);
+                if (r < 0)
+                        return r;
+        }
         if (lim->pids_max) {
                 if (!cg_has_file(h, name, "pids.max"))
                         return cove_err_set(err, EOPNOTSUPP,

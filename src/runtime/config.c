@@ -17,7 +17,7 @@ struct raw_config {
 
 struct raw_cgroup {
         char *name;
-        struct json_int cpu_count, memory_mb, pids_max, io_weight;
+        struct json_int cpu_count, memory_mb, pids_max, io_weight, cpu_weight;
 };
 
 struct raw_userns {
@@ -74,6 +74,7 @@ static const struct json_field cgroup_fields[] = {
         { "memory_mb", json_take_int, offsetof(struct raw_cgroup, memory_mb), 0, 0, 1LL << 32 },
         { "pids_max", json_take_int, offsetof(struct raw_cgroup, pids_max), 0, 0, 1 << 22 },
         { "io_weight", json_take_int, offsetof(struct raw_cgroup, io_weight), 0, 0, 10000 },
+        { "cpu_weight", json_take_int, offsetof(struct raw_cgroup, cpu_weight), 0, 0, 10000 },
         {}
 };
 
@@ -336,6 +337,7 @@ static int convert(struct raw_config *raw, struct raw_cgroup *rc, struct sandbox
         c->memory_mb = rc->memory_mb.set ? (uint64_t)rc->memory_mb.v : 0;
         c->pids_max = rc->pids_max.set ? (uint32_t)rc->pids_max.v : 0;
         c->io_weight = rc->io_weight.set ? (uint32_t)rc->io_weight.v : 0;
+        c->cpu_weight = rc->cpu_weight.set ? (uint32_t)rc->cpu_weight.v : 0;
         return 0;
 }
 

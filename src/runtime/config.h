@@ -84,7 +84,8 @@ struct sandbox_config {
         uint32_t pids_max;
         struct sandbox_file *files; /* owned */
         size_t n_files;
-        uint32_t io_weight; /* 0: the kernel's default */
+        uint32_t io_weight;  /* 0: the kernel's default */
+        uint32_t cpu_weight; /* 0: the kernel's default (cgroup.h) */
         struct sandbox_userns userns;
         struct sandbox_disk disk;
 };

@@ -488,7 +488,8 @@ int sandbox_run(const struct sandbox_config *c, const struct runtime_binaries *b
         cleanup_close int sync_parent = -1, listen_fd = -1, agent_fd = -1, init_fd = -1;
         cleanup_close int sync_child = -1, userns_fd = -1;
         cleanup_free char *rootfs = NULL;
-        struct cgroup_limits lim = { c->cpu_count, c->memory_mb, c->pids_max, c->io_weight };
+        struct cgroup_limits lim = { c->cpu_count, c->memory_mb, c->pids_max, c->io_weight,
+                                     c->cpu_weight };
         struct sandbox_mounts m;
         bool cg_created = false, joined = false, sock_created = false;
         unsigned dirs_created = 0;

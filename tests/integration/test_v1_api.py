@@ -219,6 +219,14 @@ class CreateAndRead(V1Base):
                 else:
                     q, p = read(cgroup_file(sid, "cpu", "cpu.max")).split()
                     self.assertEqual(int(q), cpus * int(p))
+                # performance-* sizes weigh ten times the default under contention
+                shares = cgroup_file(sid, "cpu", "cpu.shares")
+                weight = cgroup_file(sid, "cpu", "cpu.weight")
+                perf = name.startswith("performance-")
+                if shares:
+                    self.assertEqual(int(read(shares)), 10240 if perf else 1024)
+                else:
+                    self.assertEqual(int(read(weight)), 1000 if perf else 100)
                 st, d, _ = self.cd.api("GET", "/sandboxes/" + sid)
                 self.assertEqual((d["cpuCount"], d["memoryMB"]), (cpus, mem))
                 self.v1("DELETE", "/sandboxes/" + sid)

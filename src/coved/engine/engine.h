@@ -36,6 +36,7 @@ struct engine_spec {
         int64_t memory_mb;
         int64_t disk_mb;  /* size of the writable layer (engine_reserve() made its image) */
         int64_t pids_max;
+        int64_t cpu_weight; /* CPU weight under contention, 100 = default; 0: the default */
         /* Build sandboxes (templates/): the overlay's upper and work directories are these
          * host directories (a layer being made) instead of the sandbox's own; the engine
          * never removes them. NULL for every other sandbox. */

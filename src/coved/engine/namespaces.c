@@ -251,6 +251,9 @@ static int write_config(struct coved *cd, const struct engine_spec *s, const cha
                 return cove_err_set(err, EINVAL, "cannot build sandbox config");
         json_object_set_new(json_object_get(j, "cgroup"), "io_weight",
                             json_integer(cd->cfg.io_weight));
+        if (s->cpu_weight > 0)
+                json_object_set_new(json_object_get(j, "cgroup"), "cpu_weight",
+                                    json_integer(s->cpu_weight));
         if (s->uid_base > 0)
                 json_object_set_new(j, "userns",
                                     json_pack("{s:I, s:I, s:i}", "uid", (json_int_t)s->uid_base,

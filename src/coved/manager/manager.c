@@ -387,6 +387,18 @@ static void reclaim_orphans(struct coved *cd)
         }
 }
 
+/* v1-api.md §4: `performance-*` sizes get "exclusive CPU weight where the host allows": ten
+ * times the default weight (cpu.weight 1000, v1 cpu.shares 10240), so under contention they
+ * take their CPUs from shared-CPU sandboxes; their CPU quota still caps them at cpu_count. */
+#define SIZE_PERFORMANCE_CPU_WEIGHT 1000
+
+static int64_t size_cpu_weight(const char *size)
+{
+        return size && strncmp(size, "performance-", strlen("performance-")) == 0
+                       ? SIZE_PERFORMANCE_CPU_WEIGHT
+                       : 0;
+}
+
 /* Starts the processes of a claimed, starting sandbox and waits for its agent. No lock is
  * held: the runtime helper may take up to a minute, the agent up to AGENT_READY_MAX_MS. The
  * sandbox's disk image and uid block were admitted before its row was written (admit()). */
@@ -407,6 +419,7 @@ static int start_runtime(struct coved *cd, const struct sandbox_rec *sb,
                 .memory_mb = sb->memory_mb,
                 .disk_mb = sb->disk_size_mb,
                 .pids_max = cd->cfg.pids_max,
+                .cpu_weight = size_cpu_weight(sb->size),
                 .network = sb->network,
                 .egress = sb->egress,
                 .access_token = sb->access_token,
