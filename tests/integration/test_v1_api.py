@@ -181,6 +181,25 @@ class CreateAndRead(V1Base):
         st, lst, _ = self.v1("GET", "/sandboxes?status=creating,running,suspended,destroyed")
         self.assertFalse([s for s in lst["sandboxes"] if s["metadata"].get("leak")])
 
+    def test_template_without_ready_build_is_409(self):
+        """v1-api.md §4: a known template with no ready build → 409 (unknown → 404); the
+        SeaCloud face answers the same for the same template."""
+        st, t, _ = self.cd.api("POST", "/templates", {"name": "never-built"})  # no build yet
+        self.assertIn(st, (201, 202), t)
+        try:
+            st, b, _ = self.v1("POST", "/sandboxes", {"template": "never-built"})
+            self.assertError(st, b, 409, "has no ready build")
+            st, b, _ = self.v1("POST", "/sandboxes", {"template": t["templateID"]})
+            self.assertError(st, b, 409, "has no ready build")
+            st, b, _ = self.cd.api("POST", "/sandboxes", {"templateID": "never-built"})
+            self.assertEqual((st, b["code"]), (409, 409), b)
+            st, b, _ = self.v1("POST", "/sandboxes", {"template": "no-such-template"})
+            self.assertError(st, b, 404)
+            st, lst, _ = self.v1("GET", "/sandboxes")
+            self.assertEqual([s for s in lst["sandboxes"] if s["template"] == "never-built"], [])
+        finally:
+            self.cd.api("DELETE", "/templates/" + t["templateID"])
+
     def test_duration_grammar(self):
         for given, shown in (("30s", "30s"), ("5m", "5m"), ("1h", "1h"), ("1h30m", "1h30m"),
                              ("90m", "1h30m"), ("3600s", "1h"), ("1h0m5s", "1h5s"),
