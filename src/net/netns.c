@@ -3,6 +3,8 @@
 #include "lib/macro.h"
 
 #include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -42,23 +44,28 @@ int netns_run(int netns_fd, int (*fn)(void *ud), void *ud)
         return j.result;
 }
 
-struct socket_args {
-        int domain, type, protocol;
-};
-
-static int open_socket(void *ud)
-{
-        struct socket_args *a = ud;
-        int fd = socket(a->domain, a->type | SOCK_CLOEXEC, a->protocol);
-
-        return fd < 0 ? -errno : fd;
-}
-
 int netns_socket(int netns_fd, int domain, int type, int protocol)
 {
-        struct socket_args a = { domain, type, protocol };
+        int home, fd, saved;
 
-        return netns_run(netns_fd, open_socket, &a);
+        if (netns_fd < 0) {
+                fd = socket(domain, type | SOCK_CLOEXEC, protocol);
+                return fd < 0 ? -errno : fd;
+        }
+        home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (home < 0)
+                return -errno;
+        if (setns(netns_fd, CLONE_NEWNET) < 0) {
+                saved = errno;
+                (void)close(home);
+                return -saved;
+        }
+        fd = socket(domain, type | SOCK_CLOEXEC, protocol);
+        saved = errno;
+        if (setns(home, CLONE_NEWNET) < 0)
+                abort(); /* this thread would go on inside another namespace */
+        (void)close(home);
+        return fd < 0 ? -saved : fd;
 }
 
 int netns_open_pid(int pid)

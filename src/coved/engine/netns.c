@@ -2,15 +2,16 @@
 /*
  * netns.c — engine_port_connect(): a TCP connection to a port inside a sandbox.
  *
- * The socket is created from a coved thread after setns() into the network namespace of the
- * sandbox's init (PLATFORM.md, Network; STYLE.md §0's one narrow exception): it stays in that
- * namespace and reaches the sandbox's 127.0.0.1 while the thread switches straight back.
- * Nothing is cloned, mounted or unshared.
+ * The socket is created inside the network namespace of the sandbox's init by src/net's
+ * netns_socket() (the calling thread enters it and switches straight back; PLATFORM.md,
+ * Network; STYLE.md §0's one narrow exception): it stays in that namespace and reaches the
+ * sandbox's 127.0.0.1. Nothing is cloned, mounted or unshared.
  */
 #include "coved/engine/engine.h"
 #include "lib/log.h"
 #include "lib/macro.h"
 #include "lib/timeutil.h"
+#include "net/netns.h"
 #include "runtime/spawn_client.h"
 
 #include <arpa/inet.h>
@@ -18,65 +19,28 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <pthread.h>
-#include <sched.h>
 #include <sys/socket.h>
-
-static int host_netns_fd = -1;
-static int host_netns_errno;
-static pthread_once_t host_netns_once = PTHREAD_ONCE_INIT;
-
-static void host_netns_init(void)
-{
-        /* All of coved's threads share this namespace: threads only leave it inside
-         * socket_in_sandbox() and always come back before doing anything else. */
-        host_netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-        if (host_netns_fd < 0)
-                host_netns_errno = errno;
-}
 
 /* A nonblocking TCP socket created inside the network namespace of the sandbox's init. */
 static int socket_in_sandbox(const char *id, const struct engine_identity *who,
                              struct cove_err **err)
 {
-        char path[32 + DECIMAL_STR_MAX(int64_t)];
-        cleanup_close int ns = -1;
-        int fd, saved;
-
-        if (pthread_once(&host_netns_once, host_netns_init) != 0 || host_netns_fd < 0)
-                return cove_err_set_status(err, 503, host_netns_errno ? host_netns_errno : EIO,
-                                           "cannot open coved's own network namespace");
         if (!who || who->pid <= 1 || who->pid > INT32_MAX)
                 return cove_err_set_status(err, 503, ESRCH, "sandbox '%s' is not running", id);
-        (void)snprintf(path, sizeof(path), "/proc/%lld/ns/net", (long long)who->pid);
-        ns = open(path, O_RDONLY | O_CLOEXEC);
-        if (ns < 0) {
-                saved = errno;
-                return cove_err_set_status(err, 503, saved,
+        cleanup_close int ns = netns_open_pid((int)who->pid);
+        if (ns < 0)
+                return cove_err_set_status(err, 503, -ns,
                                            "cannot open the network namespace of sandbox '%s': %s",
-                                           id, strerror(saved));
-        }
+                                           id, strerror(-ns));
         /* Checked after the open: the fd pins the namespace we will enter, and a pid reused
          * before the open shows another start time here. */
         if (runtime_init_alive((pid_t)who->pid, (uint64_t)who->starttime) != 1)
                 return cove_err_set_status(err, 503, ESRCH, "sandbox '%s' is not running", id);
-        if (setns(ns, CLONE_NEWNET) < 0) {
-                saved = errno;
-                return cove_err_set_status(err, 503, saved,
-                                           "cannot enter the network namespace of sandbox '%s': %s",
-                                           id, strerror(saved));
-        }
-        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        saved = errno;
-        if (setns(host_netns_fd, CLONE_NEWNET) < 0) {
-                /* This thread would serve later requests from inside a sandbox. */
-                (void)log_error_errno(errno, "cannot return to coved's network namespace: %m");
-                abort();
-        }
+        int fd = netns_socket(ns, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
         if (fd < 0)
-                return cove_err_set_status(err, 503, saved,
+                return cove_err_set_status(err, 503, -fd,
                                            "cannot create a socket in sandbox '%s': %s", id,
-                                           strerror(saved));
+                                           strerror(-fd));
         return fd;
 }
 
