@@ -115,6 +115,9 @@ static const struct setting settings[] = {
         /* the build plane (build-plane.md) */
         L("registry-mirror", registry_mirrors,
           "HOST=URL[,only]: pull images of HOST from URL first (repeatable)"),
+        S("aws-ecr-endpoint", aws_ecr_endpoint, "",
+          "ECR API URL for fromImageRegistry type 'aws' (default https://api.ecr.REGION."
+          "amazonaws.com)"),
         I("max-concurrent-builds", max_concurrent_builds, "2", 1, 64,
           "builds that run at once; more wait as 'waiting'"),
         W("direct-build", direct_build, "on", "on", "off", "'on' or 'off': serve POST /build"),

@@ -57,6 +57,7 @@ struct coved_config {
         int64_t e2b_ready_wait;     /* s, 50: the E2B face's create wait (e2b.md §2.3) */
         /* the build plane */
         char *registry_mirrors;         /* "HOST=URL[,only]" lines, may be "" */
+        char *aws_ecr_endpoint;         /* "" = AWS's own, per region */
         int64_t max_concurrent_builds;  /* 2 */
         char *direct_build;             /* "on" | "off" */
         int64_t max_template_cpu;       /* 8 */

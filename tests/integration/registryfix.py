@@ -15,6 +15,7 @@ pushes it with skopeo.
 import base64
 import gzip
 import hashlib
+import hmac
 import http.client
 import http.server
 import io
@@ -429,3 +430,75 @@ def oci_pull(data_dir, ref, mirrors=(), username=None, password=None, unpack=Tru
                        timeout=timeout, text=True)
     out = json.loads(p.stdout) if p.returncode == 0 and p.stdout.strip() else None
     return p.returncode, out, p.stdout + p.stderr
+
+
+class FakeECR:
+    """Amazon ECR's GetAuthorizationToken on loopback: checks the request's AWS Signature
+    Version 4 with an independent implementation (Python's hmac) against the keys it knows,
+    and answers a token that decodes to "AWS:<password>" — or AWS's error for a bad signature
+    or an unknown key. requests records what it saw."""
+
+    TARGET = "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken"
+
+    def __init__(self, keys, password):
+        self.keys, self.password, self.requests = dict(keys), password, []
+        outer = self
+
+        class H(QuietHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                ok, why = outer.check(self.command, self.headers, body)
+                outer.requests.append({"ok": ok, "why": why, "headers": dict(self.headers)})
+                if ok:
+                    tok = base64.b64encode(("AWS:" + outer.password).encode()).decode()
+                    st, out = 200, {"authorizationData": [{
+                        "authorizationToken": tok, "expiresAt": time.time() + 43200,
+                        "proxyEndpoint": "https://123456789012.dkr.ecr.us-east-1.amazonaws.com"}]}
+                else:
+                    st, out = 400, {"__type": "com.amazon.coral.service#"
+                                              "UnrecognizedClientException",
+                                    "message": "The security token included in the request is "
+                                               "invalid."}
+                data = json.dumps(out).encode()
+                self.send_response(st)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = QuietServer(("127.0.0.1", 0), H)
+        self.port = self.server.server_address[1]
+        self.url = "http://127.0.0.1:%d/" % self.port
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def check(self, method, headers, body):
+        auth = headers.get("Authorization", "")
+        if method != "POST" or headers.get("X-Amz-Target") != self.TARGET:
+            return False, "not GetAuthorizationToken"
+        if not auth.startswith("AWS4-HMAC-SHA256 "):
+            return False, "not SigV4"
+        parts = dict(p.strip().split("=", 1) for p in auth[len("AWS4-HMAC-SHA256 "):].split(","))
+        key_id, date, region, service, term = parts["Credential"].split("/")
+        if key_id not in self.keys or service != "ecr" or term != "aws4_request":
+            return False, "unknown key or scope"
+        amz_date = headers["X-Amz-Date"]
+        names = parts["SignedHeaders"].split(";")
+        canon = "".join("%s:%s\n" % (n, headers[n].strip()) for n in names)
+        creq = "\n".join([method, "/", "", canon, parts["SignedHeaders"],
+                          hashlib.sha256(body).hexdigest()])
+        scope = "/".join([date, region, service, term])
+        to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope,
+                             hashlib.sha256(creq.encode()).hexdigest()])
+        k = ("AWS4" + self.keys[key_id]).encode()
+        for part in (date, region, service, term):
+            k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+        want = hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(want, parts["Signature"]):
+            return False, "signature mismatch"
+        if not {"host", "x-amz-date", "x-amz-target"} <= set(names):
+            return False, "headers not signed"
+        return True, region
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

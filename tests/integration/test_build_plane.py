@@ -427,6 +427,63 @@ class BuildPlaneTest(unittest.TestCase):
         finally:
             self.api("PUT", "/admin/teams/team_default/limits", {"concurrentBuilds": None, "templates": None})
 
+    def test_aws_registry_credentials(self):
+        """build-plane.md §7.1 `{"type": "aws"}`: the keys sign ECR's GetAuthorizationToken
+        (checked by an independent SigV4 implementation), its token is the registry's Basic
+        credentials; wrong keys are a build error with AWS's message and no secret."""
+        secret, password = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "ecr-" + os.urandom(8).hex()
+        ecr = rf.FakeECR({"AKIDEXAMPLE": secret}, password)
+        reg = rf.Registry(storage=self.reg.storage, htpasswd={"AWS": password}).start()
+        cd = Coved(extra_args=["--aws-ecr-endpoint", ecr.url]).start()
+        try:
+            image = "%s/library/busybox:1.36" % reg.host
+            creds = {"type": "aws", "awsAccessKeyId": "AKIDEXAMPLE", "awsSecretAccessKey": secret,
+                     "awsRegion": "eu-west-3"}
+            def build(name, registry):
+                st, t, _ = cd.api("POST", "/templates", {"name": name})
+                self.assertIn(st, (201, 202), t)
+                st, out, _ = cd.api("POST", "/templates/%s/builds" % t["templateID"], {
+                    "fromImage": image, "fromImageRegistry": registry})
+                self.assertEqual(st, 202, out)
+                out["templateID"] = t["templateID"]
+                return out
+            out = build("from-ecr", creds)
+            s, logs = bf.wait_build(cd, out["templateID"], out["buildID"])
+            self.assertEqual(s["status"], "ready", json.dumps(logs)[-2000:])
+            self.assertEqual([r["why"] for r in ecr.requests], ["eu-west-3"])
+            sb = cd.create(templateID=out["templateID"])
+            self.assertEqual(sb.run("/bin/sh", "-c", "echo $IMAGE_VAR")["stdout"], "from-image\n")
+            sb.delete()
+            # wrong secret: AWS refuses, the build fails naming why, never the secret
+            bad = dict(creds, awsSecretAccessKey="not-the-secret")
+            out = build("from-ecr-bad", bad)
+            s, logs = bf.wait_build(cd, out["templateID"], out["buildID"])
+            self.assertEqual(s["status"], "error", s)
+            text = json.dumps([s, logs]) + cd.read_log()
+            self.assertIn("UnrecognizedClientException", text)
+            self.assertEqual(ecr.requests[-1]["why"], "signature mismatch")
+            for sec in (secret, "not-the-secret", password):
+                self.assertNotIn(sec, text)
+            st, t, _ = cd.api("GET", "/templates/" + out["templateID"])
+            self.assertNotIn("not-the-secret", json.dumps(t))
+            # a region that is not one: refused before any request
+            n = len(ecr.requests)
+            st, t, _ = cd.api("POST", "/templates", {"name": "from-ecr-region"})
+            st, out, _ = cd.api("POST", "/templates/%s/builds" % t["templateID"], {
+                "fromImage": image, "fromImageRegistry": dict(creds, awsRegion="x/../y")})
+            if st == 202:
+                s, logs = bf.wait_build(cd, t["templateID"], out["buildID"])
+                self.assertEqual(s["status"], "error", s)
+                self.assertIn("awsRegion", json.dumps([s, logs]))
+            else:
+                self.assertEqual(st, 400, out)
+            self.assertEqual(len(ecr.requests), n)
+        finally:
+            cd.stop()
+            cd.purge()
+            reg.close()
+            ecr.close()
+
     def test_ready_cmd_gate_fails(self):
         """A readyCmd that never succeeds fails a waitReady create, bounded by --ready-wait."""
         cd = Coved(extra_args=["--ready-wait", "2", "--registry-mirror", "docker.io=%s,only" % self.reg.url]).start()

@@ -19,6 +19,7 @@
 
 #include "build/cachekey.h"
 #include "build/digest.h"
+#include "build/ecr.h"
 #include "build/dockerfile.h"
 #include "build/extract.h"
 #include "build/flatten.h"
@@ -40,6 +41,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -365,19 +367,34 @@ static int source_image(struct run *rn, const char *ref, struct cove_err **err)
                 .log_ud = rn,
         };
         struct oci_image *img = NULL;
+        cleanup_free char *ecr_user = NULL;
+        char *ecr_password = NULL;
         int r;
 
-        if (q->cred_type == REGISTRY_CRED_AWS)
-                return cove_err_set(err, ENOTSUP,
-                                    "pull '%s': aws registry credentials are not supported by this "
-                                    "server (use type 'registry' with an ECR token)",
-                                    ref);
+        if (q->cred_type == REGISTRY_CRED_AWS) {
+                /* build-plane.md §7.1: AWS keys become ECR's registry credentials */
+                struct ecr_opts eo = { .access_key_id = q->aws_key_id,
+                                       .secret_access_key = q->aws_secret,
+                                       .region = q->aws_region,
+                                       .endpoint = rn->cd->cfg.aws_ecr_endpoint,
+                                       .cancel = &rn->job->cancel };
+                rlog(rn, "info", "getting registry credentials from ECR (%s)", q->aws_region);
+                r = ecr_login(&eo, &ecr_user, &ecr_password, err);
+                if (r < 0)
+                        return cove_err_wrap(err, "pull '%s'", ref);
+                po.registry.username = ecr_user;
+                po.registry.password = ecr_password;
+        }
         if (q->cred_type == REGISTRY_CRED_BASIC || q->cred_type == REGISTRY_CRED_GCP) {
                 po.registry.username = q->username;
                 po.registry.password = q->password;
         }
         rlog(rn, "info", "pulling image %s", ref);
         r = oci_pull(ref, &po, &img, err);
+        if (ecr_password) {
+                OPENSSL_cleanse(ecr_password, strlen(ecr_password));
+                free(ecr_password);
+        }
         if (r >= 0)
                 r = oci_image_unpack(img, rn->b->blobs, rn->b->layers, &rn->job->cancel, log_pull,
                                      rn, err);
