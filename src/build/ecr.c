@@ -31,9 +31,11 @@ static void hmac_raw(const void *key, size_t key_len, const char *msg, unsigned 
                    &len);
 }
 
-char *ecr_sigv4_authorization(const char *key_id, const char *secret, const char *region,
-                              const char *service, const char *host, const char *amz_target,
-                              const char *body, const char *amz_date)
+/* AWS Signature Version 4 of a POST of `body` to `host`, path "/", at amz_date
+ * ("YYYYMMDDTHHMMSSZ", UTC): the Authorization header's value (owned). */
+static char *sigv4_authorization(const char *key_id, const char *secret, const char *region,
+                                 const char *service, const char *host, const char *amz_target,
+                                 const char *body, const char *amz_date)
 {
         char body_hash[SHA256_HEX_LEN + 1], creq_hash[SHA256_HEX_LEN + 1];
         char sig[SHA256_HEX_LEN + 1];
@@ -190,8 +192,8 @@ int ecr_login(const struct ecr_opts *o, char **ret_user, char **ret_password, st
             strftime(amz_date, sizeof(amz_date), "%Y%m%dT%H%M%SZ", &tm) == 0)
                 return cove_err_set(err, EIO, "cannot format the current time");
         cleanup_free char *auth =
-                ecr_sigv4_authorization(o->access_key_id, o->secret_access_key, o->region,
-                                        ECR_SERVICE, host, ECR_TARGET, ECR_BODY, amz_date);
+                sigv4_authorization(o->access_key_id, o->secret_access_key, o->region, ECR_SERVICE,
+                                    host, ECR_TARGET, ECR_BODY, amz_date);
         cleanup_free char *h_auth = xasprintf("Authorization: %s", auth);
         cleanup_free char *h_host = xasprintf("Host: %s", host);
         cleanup_free char *h_date = xasprintf("X-Amz-Date: %s", amz_date);

@@ -31,10 +31,3 @@ struct ecr_opts {
  * error type and message), -EIO transport or malformed answer. */
 int ecr_login(const struct ecr_opts *o, char **ret_user, char **ret_password,
               struct cove_err **err);
-
-/* AWS Signature Version 4 of a POST with `body` to `host` (and path "/") for `service` at time
- * t (UTC): writes the Authorization header's value into out (owned). Exposed for the unit
- * test's known-answer check. `amz_date` is "YYYYMMDDTHHMMSSZ" of t. */
-char *ecr_sigv4_authorization(const char *key_id, const char *secret, const char *region,
-                              const char *service, const char *host, const char *amz_target,
-                              const char *body, const char *amz_date);
