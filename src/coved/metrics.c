@@ -14,6 +14,8 @@
 static const double request_buckets[] = { 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                           0.5,   1,     2.5,  5,     10,   30,  60 };
 static const double start_buckets[] = { 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60 };
+static const double phase_buckets[] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                        0.01,   0.025,   0.05,   0.1,   0.25,   1 };
 static const double build_buckets[] = { 1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600 };
 
 static const char *const l_state[] = { "state", NULL };
@@ -22,13 +24,14 @@ static const char *const l_route[] = { "route", NULL };
 static const char *const l_request[] = { "route", "method", "code", NULL };
 static const char *const l_version[] = { "version", NULL };
 static const char *const l_reason[] = { "reason", NULL };
+static const char *const l_phase[] = { "phase", NULL };
 
 static struct {
         struct prom_registry *reg;
         struct prom_family *build_info, *sandboxes, *creates, *create_failures, *start_seconds,
-                *deletes, *delete_seconds, *refused, *templates, *builds, *build_seconds,
-                *http_requests, *http_seconds, *webhook_deliveries, *webhook_queue, *open_fds,
-                *max_fds, *rss, *vsize, *cpu_seconds, *start_time;
+                *phase_seconds, *deletes, *delete_seconds, *refused, *templates, *builds,
+                *build_seconds, *http_requests, *http_seconds, *webhook_deliveries, *webhook_queue,
+                *open_fds, *max_fds, *rss, *vsize, *cpu_seconds, *start_time;
         int64_t started_at; /* s since the epoch */
 } m;
 
@@ -49,6 +52,10 @@ void metrics_init(void)
         m.start_seconds = prom_family_add(r, PROM_HISTOGRAM, "cove_sandbox_start_seconds",
                                           "Time from a create request to its answer.", NULL,
                                           start_buckets, ARRAY_SIZE(start_buckets));
+        m.phase_seconds = prom_family_add(r, PROM_HISTOGRAM, "cove_sandbox_create_phase_seconds",
+                                          "Time of each phase of a sandbox create (bench/create.py "
+                                          "prints the breakdown).",
+                                          l_phase, phase_buckets, ARRAY_SIZE(phase_buckets));
         m.deletes = prom_family_add(r, PROM_COUNTER, "cove_sandbox_deletes_total",
                                     "Sandboxes deleted (by request, timeout or retention).", NULL,
                                     NULL, 0);
@@ -139,6 +146,14 @@ void metrics_sandbox_create(bool ok, double seconds)
         prom_inc(ok ? m.creates : m.create_failures, NULL, 1);
         if (ok)
                 prom_observe(m.start_seconds, NULL, seconds);
+}
+
+void metrics_create_phase(const char *phase, double seconds)
+{
+        if (!m.reg)
+                return;
+        const char *v[] = { phase };
+        prom_observe(m.phase_seconds, v, seconds);
 }
 
 void metrics_sandbox_delete(double seconds)

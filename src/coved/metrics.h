@@ -32,6 +32,9 @@ void metrics_http_request(const char *route, const char *method, unsigned code, 
 void metrics_sandbox_create(bool ok, double seconds);
 /* A sandbox was deleted (by request or by its lifecycle), seconds the teardown took. */
 void metrics_sandbox_delete(double seconds);
+/* One phase of a create (engine and manager; names: docs/operations.md, "Where a create's time
+ * goes"). */
+void metrics_create_phase(const char *phase, double seconds);
 /* A create refused by a quota (429) or by node capacity (503). */
 void metrics_sandbox_refused(const char *reason /* "quota" | "capacity" */);
 

@@ -19,6 +19,13 @@ int64_t time_mono_ms(void)
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t time_mono_us(void)
+{
+        struct timespec ts;
+        (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 void time_format_rfc3339(int64_t ms, char out[TIME_RFC3339_MAX])
 {
         /* floor division: a time before 1970 is the second before plus a positive fraction */

@@ -8,6 +8,7 @@
 
 int64_t time_now_ms(void);  /* CLOCK_REALTIME, ms since the epoch */
 int64_t time_mono_ms(void); /* CLOCK_MONOTONIC, ms */
+int64_t time_mono_us(void); /* CLOCK_MONOTONIC, µs */
 /* "2026-06-10T08:55:50.123Z"; out must hold TIME_RFC3339_MAX bytes. */
 void time_format_rfc3339(int64_t ms, char out[TIME_RFC3339_MAX]);
 /* Nanosecond variant for EntryInfo.modifiedTime: "2026-06-10T08:55:50.123456789Z". */

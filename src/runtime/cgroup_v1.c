@@ -8,6 +8,7 @@
 #include "runtime/cgroup_internal.h"
 
 #include "lib/macro.h"
+#include "runtime/phase.h"
 
 #include <inttypes.h>
 
@@ -19,6 +20,11 @@ static int v1_make(const char *name, struct cove_err **err)
                 int r = cg_mkdir_p(cg_hier[i].mnt, name, NULL, 0, err);
                 if (r < 0)
                         return r;
+                const char *slash = strrchr(cg_hier[i].mnt, '/');
+                char ph[PHASE_NAME_MAX];
+                (void)snprintf(ph, sizeof(ph), "cgroup.mkdir.%s",
+                               slash ? slash + 1 : cg_hier[i].mnt);
+                phase_mark(ph);
         }
         return 0;
 }

@@ -17,6 +17,7 @@
 #include "lib/macro.h"
 #include "lib/parse.h"
 #include "runtime/config.h"
+#include "runtime/phase.h"
 #include "runtime/setup.h"
 #include "runtime/spawn_client.h"
 
@@ -51,7 +52,9 @@ static int cmd_create(const char *config_path, const struct runtime_binaries *bi
         struct runtime_result res;
         int r;
 
+        phase_start();
         r = sandbox_config_load(config_path, &c, &err);
+        phase_mark("config");
         if (r >= 0)
                 r = sandbox_run(c, bins, &res, &err);
         if (r < 0) {
@@ -61,8 +64,13 @@ static int cmd_create(const char *config_path, const struct runtime_binaries *bi
                                  "message", msg, MIN(strlen(msg), (size_t)COVE_ERR_MSG_MAX)));
                 return 1;
         }
-        answer(json_pack("{s:b, s:I, s:I}", "ok", 1, "pid", (json_int_t)res.pid, "starttime",
-                         (json_int_t)res.starttime));
+        size_t n_phases;
+        const struct phase *ph = phase_list(&n_phases);
+        json_t *phases = json_object();
+        for (size_t i = 0; i < n_phases; i++)
+                json_object_set_new(phases, ph[i].name, json_integer((json_int_t)ph[i].us));
+        answer(json_pack("{s:b, s:I, s:I, s:o}", "ok", 1, "pid", (json_int_t)res.pid, "starttime",
+                         (json_int_t)res.starttime, "phases_us", phases));
         return 0;
 }
 

@@ -18,6 +18,7 @@
 #include "lib/sigreset.h"
 #include "runtime/cgroup.h"
 #include "runtime/fsutil.h"
+#include "runtime/phase.h"
 #include "runtime/sealed.h"
 
 #include <fcntl.h>
@@ -504,15 +505,18 @@ int sandbox_run(const struct sandbox_config *c, const struct runtime_binaries *b
         if (r < 0)
                 goto fail;
         rootfs = xasprintf("%s/rootfs", c->state_dir);
+        phase_mark("state_dirs");
         r = cgroup_create(c->cgroup_name, &lim, err);
         if (r < 0)
                 goto fail;
         cg_created = true;
+        phase_mark("cgroup.limits");
         /* Join first so the child is born inside: its cgroup namespace root is the sandbox's. */
         r = cgroup_join(c->cgroup_name, 0, err);
         if (r < 0)
                 goto fail;
         joined = true;
+        phase_mark("cgroup.join");
         listen_fd = listen_socket(c->agent_socket, err);
         if (listen_fd < 0) {
                 r = listen_fd;
@@ -527,9 +531,11 @@ int sandbox_run(const struct sandbox_config *c, const struct runtime_binaries *b
                 r = fd_move_high(&c->volumes[i].mnt_fd, err);
         if (r < 0)
                 goto fail;
+        phase_mark("socket+binaries+volumes");
         r = mounts_prepare_host(c, &m, err);
         if (r < 0)
                 goto fail;
+        phase_mark("disk");
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
                 r = cove_err_set(err, errno, "sync socketpair: %m");
                 goto fail;
@@ -574,15 +580,18 @@ int sandbox_run(const struct sandbox_config *c, const struct runtime_binaries *b
         }
         (void)close(TAKE_FD(sync_child));
         (void)!chdir("/");
+        phase_mark("clone");
 
         r = prepare_child(c, pid, &userns_fd, err);
         if (r < 0)
                 goto fail;
+        phase_mark("userns_map");
         r = mounts_prepare_trees(c, userns_fd, &m, err);
         if (r >= 0)
                 r = volumes_idmap(c, userns_fd, err);
         if (r < 0)
                 goto fail;
+        phase_mark("idmap");
         r = send_go(sync_parent, c, &m, err);
         if (r < 0)
                 goto fail;
@@ -592,6 +601,7 @@ int sandbox_run(const struct sandbox_config *c, const struct runtime_binaries *b
         r = wait_child_result(sync_parent, pid, err);
         if (r < 0)
                 goto fail;
+        phase_mark("child_mounts+exec");
         struct runtime_result res = { .pid = pid };
         r = proc_starttime(pid, &res.starttime);
         if (r < 0) {

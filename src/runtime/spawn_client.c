@@ -83,6 +83,13 @@ static int move_above(int *fd)
         return 0;
 }
 
+static int64_t mono_us(void)
+{
+        struct timespec ts;
+        (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static int wait_helper(pid_t pid, int *ret_status)
 {
         int status = 0;
@@ -110,6 +117,16 @@ static int parse_result(const char *msg, size_t len, struct runtime_result *ret,
                 }
                 ret->pid = (pid_t)pid;
                 ret->starttime = (uint64_t)st;
+                const char *k;
+                json_t *v;
+                json_object_foreach (json_object_get(j, "phases_us"), k, v) {
+                        int64_t us;
+                        if (ret->n_phases >= PHASES_MAX || !json_get_integer(v, &us) || us < 0)
+                                continue;
+                        struct phase *p = &ret->phases[ret->n_phases++];
+                        (void)snprintf(p->name, sizeof(p->name), "%s", k);
+                        p->us = (uint64_t)us;
+                }
                 json_decref(j);
                 return 0;
         }
@@ -164,6 +181,7 @@ int runtime_create(const char *helper, const char *config_path, const struct run
             (r = move_above(&devnull)) < 0)
                 return cove_err_set(err, -r, "runtime: dup: %m");
 
+        int64_t t0_us = mono_us();
         pid = fork();
         if (pid < 0)
                 return cove_err_set(err, errno, "runtime: fork: %m");
@@ -204,6 +222,12 @@ int runtime_create(const char *helper, const char *config_path, const struct run
         r = parse_result(msg, (size_t)n, &res, err);
         if (r < 0)
                 return r;
+        uint64_t wall = (uint64_t)(mono_us() - t0_us), inside = 0;
+        for (size_t i = 0; i < res.n_phases; i++)
+                inside += res.phases[i].us;
+        struct phase *rest = &res.phases[res.n_phases++];
+        (void)snprintf(rest->name, sizeof(rest->name), "helper.spawn+exit");
+        rest->us = wall > inside ? wall - inside : 0;
         *ret = res;
         return 0;
 }

@@ -6,9 +6,9 @@
  * on the helper's fd 3 and returns the sandbox init's host pid and start time. With `bins`, the
  * sealed copies of cove-init and cove-agent (sealed.h) are handed to the helper as its fds 4
  * and 5 (`create <config> --init-fd 4 --agent-fd 5`), so no create copies them; the caller
- * keeps its fds. It is safe in a multi-threaded process: everything is allocated before fork, the child only calls
- * async-signal-safe functions, and only the helper's own pid is waited for (never -1).
- * The caller should be a child subreaper (PR_SET_CHILD_SUBREAPER): init, orphaned when the
+ * keeps its fds. It is safe in a multi-threaded process: everything is allocated before fork, the
+ * child only calls async-signal-safe functions, and only the helper's own pid is waited for (never
+ * -1). The caller should be a child subreaper (PR_SET_CHILD_SUBREAPER): init, orphaned when the
  * helper exits, is then re-parented to it and must be reaped by it.
  *
  * runtime_destroy() and runtime_purge() run in-process (no namespaces are entered): they kill
@@ -25,9 +25,15 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "runtime/phase.h"
+
 struct runtime_result {
         pid_t pid;          /* init's pid in the caller's pid namespace */
         uint64_t starttime; /* clock ticks after boot (proc_starttime) */
+        /* Where the helper's time went (runtime/phase.h), as it reported it, plus
+         * "helper.spawn+exit": the rest of the wall time from fork to its exit status. */
+        size_t n_phases;
+        struct phase phases[PHASES_MAX + 1];
 };
 
 /* Sealed binaries the helper runs in the sandbox; -1 lets the helper make its own copies. */

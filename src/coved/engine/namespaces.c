@@ -10,6 +10,7 @@
 #include "coved/engine/engine.h"
 #include "coved/engine/usage.h"
 #include "coved/engine/network.h"
+#include "coved/metrics.h"
 #include "lib/fdutil.h"
 #include "lib/log.h"
 #include "lib/macro.h"
@@ -302,16 +303,26 @@ int engine_start(struct coved *cd, const struct engine_spec *spec, struct engine
         cleanup_free char *config = xasprintf("%s/config.json", state_dir);
         cleanup_free char *helper = xasprintf("%s/cove-runtime", cd->cfg.libexec_dir);
 
+        int64_t t = time_mono_us();
         if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
                 return cove_err_set(err, errno, "create '%s': %m", state_dir);
         int r = write_config(cd, spec, state_dir, config, err);
+        metrics_create_phase("engine.config", (double)(time_mono_us() - t) / 1e6);
         if (r >= 0) {
                 struct runtime_result res = { 0 };
                 r = runtime_create(helper, config, &sealed_bins, &res, err);
                 if (r >= 0) {
+                        for (size_t i = 0; i < res.n_phases; i++) {
+                                char name[64];
+                                (void)snprintf(name, sizeof(name), "runtime.%s",
+                                               res.phases[i].name);
+                                metrics_create_phase(name, (double)res.phases[i].us / 1e6);
+                        }
                         ret->pid = res.pid;
                         ret->starttime = (int64_t)res.starttime;
+                        t = time_mono_us();
                         r = engine_network_attach(cd, spec, ret, err);
+                        metrics_create_phase("network.attach", (double)(time_mono_us() - t) / 1e6);
                         if (r >= 0)
                                 return 0;
                 }

@@ -329,10 +329,13 @@ static int uid_block(struct coved *cd, const char *id, int64_t *ret_range, struc
  * nothing behind. */
 static int admit(struct coved *cd, const struct sandbox_rec *sb, struct cove_err **err)
 {
-        int64_t range;
+        int64_t range, t = time_mono_us();
         int r = engine_reserve(cd, sb->id, sb->disk_size_mb, err);
+        metrics_create_phase("admit.disk", (double)(time_mono_us() - t) / 1e6);
+        t = time_mono_us();
         if (r >= 0)
                 r = uid_block(cd, sb->id, &range, err);
+        metrics_create_phase("admit.uid_block", (double)(time_mono_us() - t) / 1e6);
         return r;
 }
 
@@ -430,7 +433,9 @@ static int start_runtime(struct coved *cd, const struct sandbox_rec *sb,
         if (r < 0)
                 return r;
         int64_t left = MAX(ready_deadline - time_mono_ms(), (int64_t)1);
+        int64_t t_us = time_mono_us();
         r = agent_client_ping(cd, sb->id, (int)MIN(left, AGENT_READY_MAX_MS), err);
+        metrics_create_phase("agent.ready", (double)(time_mono_us() - t_us) / 1e6);
         if (r < 0) {
                 (void)engine_destroy(cd, sb->id, ret, NULL);
                 return cove_err_wrap(err, "agent did not answer");
@@ -816,8 +821,10 @@ static int create_sandbox(struct coved *cd, const struct create_params *p, struc
                 sb, EVENT_CREATED,
                 json_pack("{s:s, s:I}", "templateID", t->id, "timeout", (json_int_t)timeout_s));
         r = admit(cd, sb, err);
+        int64_t t_us = time_mono_us();
         if (r >= 0)
                 r = quota_admit_sandbox(cd, sb, err);
+        metrics_create_phase("store.insert+quota", (double)(time_mono_us() - t_us) / 1e6);
         if (r < 0) {
                 (void)release_engine_and_range(cd, id, NULL, NULL);
                 goto out;
@@ -870,9 +877,11 @@ static int create_sandbox(struct coved *cd, const struct create_params *p, struc
                 goto out;
         }
         struct start_result res = { .who = &who };
+        t_us = time_mono_us();
         r = modify(cd, id, set_started, &res, ret, err);
         if (r >= 0)
                 (void)store_template_spawned(cd->store, t->id, time_now_ms(), NULL);
+        metrics_create_phase("store.running", (double)(time_mono_us() - t_us) / 1e6);
         if (r >= 0) {
                 lifecycle_watch(mgr(cd)->lc, id, &who);
                 sandbox_log(cd, id, "info", "system", "sandbox running (init pid %lld)",

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/* phase.c — the phase recorder of phase.h. */
+#include "runtime/phase.h"
+
+#include "lib/macro.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "lib/banned.h"
+
+static bool active;
+static uint64_t last_us;
+static size_t n_phases;
+static struct phase phases[PHASES_MAX];
+
+static uint64_t now_us(void)
+{
+        struct timespec ts;
+        (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void phase_start(void)
+{
+        active = true;
+        n_phases = 0;
+        last_us = now_us();
+}
+
+void phase_mark(const char *name)
+{
+        if (!active)
+                return;
+        uint64_t now = now_us();
+        if (n_phases < PHASES_MAX) {
+                struct phase *p = &phases[n_phases++];
+                (void)snprintf(p->name, sizeof(p->name), "%s", name);
+                p->us = now - last_us;
+        } else {
+                phases[PHASES_MAX - 1].us += now - last_us;
+        }
+        last_us = now;
+}
+
+const struct phase *phase_list(size_t *ret_n)
+{
+        *ret_n = n_phases;
+        return phases;
+}
