@@ -251,7 +251,9 @@ def main():
             net = Internet()
             nets.append(net)
             net.start()
-            extra = ["--uplink", net.uplink, "--dns-upstream", net.dns]
+            # the node budget's default capacity (memory / default-memory-mb) is ~40 here
+            extra = ["--uplink", net.uplink, "--dns-upstream", net.dns,
+                     "--max-sandboxes", str(max(200, args.idle + args.concurrent + 10))]
             if name == "new":
                 extra += args.coved_arg
             cd = Coved(netns=net.host_ns, extra_args=extra)
@@ -324,7 +326,33 @@ def run(args, coveds, floor_bin):
         for k, v in sorted(rows, key=lambda kv: -kv[1]):
             print("  %-34s %8.3f ms  %5.1f%%" % (k, v, 100 * v / total if total else 0))
 
-    # concurrent creates
+    conc, resumes, mem, bare = {}, {}, {}, float("nan")
+    if args.concurrent > 0:
+        conc, fconc = concurrent_section(args, coveds, floor_bin)
+    if args.resumes > 0:
+        resumes = resume_section(args, coveds)
+    if args.idle > 0:
+        mem, bare = memory_section(args, coveds)
+
+    n = names[-1]
+    r = res[n]
+    row("create_to_first_run_p50", pct(r["first"], 50), "ms", fl50, "floor_p50")
+    row("create_to_first_run_p99", pct(r["first"], 99), "ms", fl99, "floor_p99")
+    if conc:
+        xs, wall, dels = conc[n]
+        row("concurrent%d_create_p99" % args.concurrent, pct(xs, 99), "ms", pct(fconc, 99),
+            "floor_x%d_p99" % args.concurrent)
+    if resumes:
+        row("resume_p50", pct(resumes[n], 50), "ms", fl50, "floor_p50")
+    if mem:
+        row("idle_sandbox_memory", mem[n], "MiB", bare, "bare_namespaces")
+    row("delete_p50", pct(r["delete"], 50), "ms", fl50, "floor_p50")
+    for c in clients.values():
+        c.close()
+
+
+def concurrent_section(args, coveds, floor_bin):
+    names = list(coveds)
     conc = {}
     for n in names:
         conc[n] = concurrent_creates(coveds[n], args.concurrent)
@@ -337,33 +365,27 @@ def run(args, coveds, floor_bin):
         xs, wall, dels = conc[n]
         print("  [%s] create p50 %8.2f ms  p99 %8.2f ms  all done in %8.1f ms; delete p50 %7.2f ms "
               "p99 %7.2f ms" % (n, pct(xs, 50), pct(xs, 99), wall, pct(dels, 50), pct(dels, 99)))
+    return conc, fconc
 
-    # resume
+
+def resume_section(args, coveds):
+    names = list(coveds)
     resumes = {n: resume_cycles(coveds[n], args.resumes) for n in names}
     print("resume (connect of a paused sandbox), %d each:" % args.resumes)
     for n in names:
         print("  [%s] p50 %8.2f ms  p99 %8.2f ms" % (n, pct(resumes[n], 50), pct(resumes[n], 99)))
+    return resumes
 
-    # memory
+
+def memory_section(args, coveds):
+    names = list(coveds)
     mem = {n: idle_memory(coveds[n], args.idle) for n in names}
     bare = bare_memory(args.idle)
     print("host memory per idle sandbox, %d sandboxes (MemTotal - MemAvailable delta):" % args.idle)
     print("  bare namespaces (unshare, user ns)   %6.2f MiB" % bare)
     for n in names:
         print("  [%s] %6.2f MiB" % (n, mem[n]))
-
-    n = names[-1]
-    r = res[n]
-    row("create_to_first_run_p50", pct(r["first"], 50), "ms", fl50, "floor_p50")
-    row("create_to_first_run_p99", pct(r["first"], 99), "ms", fl99, "floor_p99")
-    xs, wall, dels = conc[n]
-    row("concurrent%d_create_p99" % args.concurrent, pct(xs, 99), "ms", pct(fconc, 99),
-        "floor_x%d_p99" % args.concurrent)
-    row("resume_p50", pct(resumes[n], 50), "ms", fl50, "floor_p50")
-    row("idle_sandbox_memory", mem[n], "MiB", bare, "bare_namespaces")
-    row("delete_p50", pct(r["delete"], 50), "ms", fl50, "floor_p50")
-    for c in clients.values():
-        c.close()
+    return mem, bare
 
 
 if __name__ == "__main__":

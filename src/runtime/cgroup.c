@@ -12,6 +12,7 @@
 #include "lib/fdutil.h"
 #include "lib/macro.h"
 #include "lib/parse.h"
+#include "runtime/phase.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -71,6 +72,7 @@ static int detect_v1_locked(struct cove_err **err)
         cleanup_fclose FILE *f = fopen("/proc/self/mountinfo", "re");
         cleanup_free char *line = NULL;
         size_t cap = 0;
+        unsigned seen = 0;
 
         if (!f)
                 return cove_err_set(err, errno, "open /proc/self/mountinfo: %m");
@@ -96,8 +98,16 @@ static int detect_v1_locked(struct cove_err **err)
                         if (access(w1, F_OK) < 0 && access(w2, F_OK) < 0)
                                 bits &= ~(unsigned)CTRL_BLKIO;
                 }
+                /* One entry per hierarchy: a v1 controller lives in exactly one, so a mount
+                 * carrying controllers already seen is the same hierarchy mounted again (a
+                 * chroot's bind of /sys/fs/cgroup, a container's view), which may go away;
+                 * and only mounts under CGROUP_ROOT, where the layout says they are. */
+                if (strncmp(mnt, CGROUP_ROOT "/", strlen(CGROUP_ROOT) + 1) != 0 ||
+                    (bits & seen))
+                        continue;
                 if (!bits || cg_n >= CGROUP_MAX_HIER)
                         continue;
+                seen |= bits;
                 cg_hier[cg_n].mnt = xstrdup(mnt);
                 cg_hier[cg_n].ctrls = bits;
                 cg_n++;
@@ -438,6 +448,11 @@ int cgroup_join(const char *name, pid_t pid, struct cove_err **err)
                 r = cg_write(&cg_hier[i], name, "cgroup.procs", v, err);
                 if (r < 0)
                         return cove_err_wrap(err, "join cgroup '%s'", name);
+                const char *slash = strrchr(cg_hier[i].mnt, '/');
+                char ph[PHASE_NAME_MAX];
+                (void)snprintf(ph, sizeof(ph), "cgroup.join.%s",
+                               slash ? slash + 1 : cg_hier[i].mnt);
+                phase_mark(ph);
         }
         return 0;
 }

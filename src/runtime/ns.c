@@ -516,7 +516,6 @@ int sandbox_run(const struct sandbox_config *c, const struct runtime_binaries *b
         if (r < 0)
                 goto fail;
         joined = true;
-        phase_mark("cgroup.join");
         listen_fd = listen_socket(c->agent_socket, err);
         if (listen_fd < 0) {
                 r = listen_fd;
