@@ -321,8 +321,7 @@ def run(args, coveds, floor_bin):
                 rows.append((k, (s1 - s0) / (c1 - c0) * 1000))
         if not rows:
             print("  (this coved reports no phases)")
-        total = sum(v for k, v in rows if not k.startswith("runtime.")) + \
-            sum(v for k, v in rows if k.startswith("runtime."))
+        total = sum(v for k, v in rows if not k.startswith("manager.total"))
         for k, v in sorted(rows, key=lambda kv: -kv[1]):
             print("  %-34s %8.3f ms  %5.1f%%" % (k, v, 100 * v / total if total else 0))
 
