@@ -165,6 +165,10 @@ static const struct setting settings[] = {
           "I/O weight of each sandbox where the kernel can weigh I/O (v2 io.weight, v1 blkio.weight)"),
         S("cgroup-parent", cgroup_parent, "cove",
           "cgroup of all sandboxes (their node budget), relative to the cgroup roots"),
+        I("warm-pool-size", warm_pool_size, "0", 0, 1000,
+          "pre-started sandboxes kept ready per warm-pool template (0: no warm pool)"),
+        S("warm-pool-templates", warm_pool_templates, "base",
+          "comma-separated templates (IDs or names) the warm pool keeps sandboxes of"),
         {},
 };
 

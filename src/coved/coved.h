@@ -87,6 +87,9 @@ struct coved_config {
         int64_t node_memory_reserve_mb; /* memory kept for the host */
         int64_t io_weight;         /* per sandbox, where the kernel weighs I/O */
         char *cgroup_parent;       /* "cove": the parent cgroup of every sandbox */
+        /* issue 10: the warm pool (manager/warm.c) */
+        int64_t warm_pool_size;    /* pre-started sandboxes kept per pooled template; 0 = none */
+        char *warm_pool_templates; /* comma-separated template references ("base") */
 };
 
 struct coved {

@@ -15,6 +15,9 @@
 struct activity;
 struct rowcache;
 struct startlog;
+struct warm_pool;
+
+#define SANDBOX_ID_LEN 20 /* [a-z0-9]{20} */
 
 struct manager {
         struct claims *claims;
@@ -26,7 +29,33 @@ struct manager {
         _Atomic int64_t deleted;      /* sandboxes destroyed since start */
         pthread_mutex_t rolling_lock; /* rolling */
         struct rolling_status rolling;
+        struct warm_pool *warm;       /* warm.c */
 };
+
+/* warm.c — the warm pool (see there). warm_init() in manager_init, warm_start() in
+ * manager_start (a thread, only with warm-pool-size > 0), warm_stop() in manager_stop: stops
+ * the thread and destroys every warm sandbox. */
+struct warm_sandbox {
+        char id[SANDBOX_ID_LEN + 1];
+        char *access_token;         /* owned */
+        struct engine_identity who; /* its init */
+};
+int warm_init(struct coved *cd, struct cove_err **err);
+int warm_start(struct coved *cd, struct cove_err **err);
+void warm_stop(struct coved *cd);
+/* Takes a live warm sandbox of template_id with exactly these CPUs, memory and disk size out
+ * of the pool (false: none; the caller makes a fresh one). The caller owns *ret (release with
+ * warm_sandbox_done) and the sandbox: its uid block, disk image and network are the ones a
+ * create's admission would have made, under ret->id. */
+bool warm_claim(struct coved *cd, const char *template_id, int64_t cpu_count, int64_t memory_mb,
+                int64_t disk_mb, struct warm_sandbox *ret);
+void warm_sandbox_done(struct warm_sandbox *w);
+/* Warm sandboxes waiting now. */
+int64_t warm_count(struct coved *cd);
+/* Marks the warm sandboxes of template_id for replacement by ones of its current build (the
+ * thread reports progress in manager->rolling); returns how many there are (0: nothing to do). */
+int64_t warm_roll(struct coved *cd, const char *template_id);
+void warm_roll_cancel(struct coved *cd);
 
 /* activity.c — how many calls that need a sandbox are in flight, per sandbox ID. Thread-safe;
  * IDs are copied. */

@@ -443,6 +443,16 @@ static int start_runtime(struct coved *cd, const struct sandbox_rec *sb,
         return 0;
 }
 
+/* What a claimed warm sandbox needs of the request beyond its row: its network policy, when
+ * the request named one (the pool attached it with the default policy, as a fresh create
+ * without one would). */
+static int warm_configure(struct coved *cd, const struct sandbox_rec *sb, struct cove_err **err)
+{
+        if (!sb->network && !sb->egress)
+                return 0;
+        return engine_set_network(cd, sb->id, sb->network, sb->egress, err);
+}
+
 /* The sandbox's mounts [{name, path}] from the resolved [{id, name, path}]; a mount named
  * `workspace` is the default working directory (control-plane.md §4.1, runtime.md §8.2). */
 static void sandbox_set_mounts(struct sandbox_rec *sb, const json_t *mounts)
@@ -803,6 +813,21 @@ static int create_sandbox(struct coved *cd, const struct create_params *p, struc
                 return r;
         }
         struct sandbox_rec *sb = new_sandbox(cd, p, t, ref, mounts);
+        struct engine_identity who = { 0 };
+        /* A warm sandbox of the same shape, when the pool has one (manager/warm.c): it takes
+         * the ID, access token, uid block, disk and network made for it ahead. */
+        struct warm_sandbox warm = { 0 };
+        int64_t t_us = time_mono_us();
+        bool is_warm = json_array_size(mounts) == 0 &&
+                       warm_claim(cd, t->id, sb->cpu_count, sb->memory_mb, sb->disk_size_mb, &warm);
+        if (is_warm) {
+                memcpy(sb->id, warm.id, sizeof(warm.id));
+                free(sb->access_token);
+                sb->access_token = TAKE_PTR(warm.access_token);
+                who = warm.who;
+                metrics_create_phase("warm.claim", (double)(time_mono_us() - t_us) / 1e6);
+        }
+        warm_sandbox_done(&warm);
         const char *id = sb->id;
         if (sb->end_at - sb->started_at > max_lifetime * 1000) { /* a default, not asked for */
                 sb->end_at = sb->started_at + max_lifetime * 1000;
@@ -811,7 +836,6 @@ static int create_sandbox(struct coved *cd, const struct create_params *p, struc
         }
         int64_t timeout_s = (sb->end_at - sb->started_at) / 1000;
         sb->deadline_at = deadline_of(cd, sb);
-        struct engine_identity who = { 0 };
         cleanup_err struct cove_err *serr = NULL;
 
         /* Claimed before its row exists: whoever sees it starting can wait for the claim. The
@@ -820,13 +844,13 @@ static int create_sandbox(struct coved *cd, const struct create_params *p, struc
         event_attach(
                 sb, EVENT_CREATED,
                 json_pack("{s:s, s:I}", "templateID", t->id, "timeout", (json_int_t)timeout_s));
-        r = admit(cd, sb, err);
-        int64_t t_us = time_mono_us();
+        r = is_warm ? 0 : admit(cd, sb, err);
+        t_us = time_mono_us();
         if (r >= 0)
                 r = quota_admit_sandbox(cd, sb, err);
         metrics_create_phase("store.insert+quota", (double)(time_mono_us() - t_us) / 1e6);
         if (r < 0) {
-                (void)release_engine_and_range(cd, id, NULL, NULL);
+                (void)release_engine_and_range(cd, id, is_warm ? &who : NULL, NULL);
                 goto out;
         }
         r = check_mounts_exist(cd, p->team_id, mounts, err);
@@ -845,10 +869,11 @@ static int create_sandbox(struct coved *cd, const struct create_params *p, struc
                     (long long)timeout_s);
         metrics_create_phase("store.log", (double)(time_mono_us() - t_us) / 1e6);
 
-        if (start_runtime(cd, sb, t, mounts, ready_deadline, &who, &serr) < 0) {
+        if ((is_warm ? warm_configure(cd, sb, &serr)
+                     : start_runtime(cd, sb, t, mounts, ready_deadline, &who, &serr)) < 0) {
                 log_warning("sandbox '%s' failed to start: %s", id, serr->msg);
                 if (p->wait_ready) {
-                        (void)release_engine_and_range(cd, id, NULL, NULL);
+                        (void)release_engine_and_range(cd, id, is_warm ? &who : NULL, NULL);
                         struct event_rec *ev = event_new(
                                 sb, EVENT_KILLED, json_pack("{s:s}", "reason", "start_failed"));
                         (void)store_sandbox_delete_event(cd->store, id, ev, NULL);
@@ -857,7 +882,8 @@ static int create_sandbox(struct coved *cd, const struct create_params *p, struc
                         r = start_failed(err, p, id, ready_deadline, wait_ms, serr);
                         goto out;
                 }
-                (void)engine_destroy(cd, id, NULL, NULL); /* its uid block goes with its row */
+                (void)engine_destroy(cd, id, is_warm ? &who : NULL,
+                                     NULL); /* its uid block goes with its row */
                 struct start_result res = { .error = serr->msg };
                 r = modify(cd, id, set_started, &res, ret, err);
                 sandbox_log(cd, id, "error", "system", "sandbox failed to start: %s", serr->msg);
@@ -1605,7 +1631,7 @@ int manager_init(struct coved *cd, struct cove_err **err)
         if (startlog_new(cd, &m->startlog, &perr) < 0) /* its output is then not logged */
                 log_warning("startCmd output will not be logged: %s", perr->msg);
         cd->manager = m;
-        return 0;
+        return warm_init(cd, err);
 }
 
 void manager_adopt(struct coved *cd)
@@ -1657,7 +1683,8 @@ void manager_adopt(struct coved *cd)
 
 int manager_start(struct coved *cd, struct cove_err **err)
 {
-        return lifecycle_start(mgr(cd)->lc, err);
+        int r = lifecycle_start(mgr(cd)->lc, err);
+        return r < 0 ? r : warm_start(cd, err);
 }
 
 void manager_stop(struct coved *cd)
@@ -1665,6 +1692,7 @@ void manager_stop(struct coved *cd)
         struct manager *m = mgr(cd);
         if (!m)
                 return;
+        warm_stop(cd);
         lifecycle_free(m->lc);
         startlog_free(m->startlog);
         claims_free(m->claims);

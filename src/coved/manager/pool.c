@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pool.c — the node's pool status and rolling updates (control-plane.md §14), truthfully:
- * coved keeps no warm pool yet, so `warm` is 0 and a rolling update has nothing to replace —
- * it completes at once with warm_total 0. The status lives in memory (a restart shows `idle`
- * again, as a fresh node would).
+ * pool.c — the node's pool status and rolling updates (control-plane.md §14) over the warm pool
+ * (warm.c): `warm` counts its sandboxes (and `total` includes them); a rolling update marks a
+ * template's warm sandboxes for replacement and the pool's thread replaces them one by one,
+ * reporting progress here. Without warm sandboxes of the template it completes at once with
+ * warm_total 0. The status lives in memory (a restart shows `idle` again, as a fresh node
+ * would).
  */
 #include "coved/manager/internal.h"
 #include "lib/macro.h"
@@ -30,13 +32,14 @@ int manager_pool_status(struct coved *cd, struct pool_status *ret, struct cove_e
                 return r;
         struct manager *m = cd->manager;
         *ret = (struct pool_status){
-                .warm = 0,
+                .warm = warm_count(cd),
                 .active = counts[SANDBOX_RUNNING],
                 .creating = counts[SANDBOX_STARTING],
                 .stopped = counts[SANDBOX_PAUSED] + counts[SANDBOX_STOPPED],
                 .deleting = atomic_load(&m->deleting),
                 .deleted = atomic_load(&m->deleted),
         };
+        ret->total = ret->warm;
         for (int s = 0; s < _SANDBOX_STATE_MAX; s++)
                 ret->total += counts[s];
         ret->utilization = cd->cfg.max_sandboxes > 0
@@ -65,12 +68,13 @@ int manager_rolling_start(struct coved *cd, const char *template_ref, struct rol
                 return cove_err_set_status(err, 409, EBUSY, "a rolling update is already running");
         }
         int64_t now = time_now_ms();
+        int64_t total = warm_roll(cd, t->id);
         m->rolling = (struct rolling_status){
-                .phase = ROLLING_COMPLETED, /* no warm sandbox to replace */
-                .warm_total = 0,
+                .phase = total > 0 ? ROLLING_RUNNING : ROLLING_COMPLETED,
+                .warm_total = total,
                 .warm_updated = 0,
                 .started_at = now,
-                .completed_at = now,
+                .completed_at = total > 0 ? 0 : now,
         };
         (void)snprintf(m->rolling.template_id, sizeof(m->rolling.template_id), "%s", t->id);
         *ret = m->rolling;
@@ -92,6 +96,7 @@ void manager_rolling_cancel(struct coved *cd, struct rolling_status *ret)
         struct manager *m = cd->manager;
         (void)pthread_mutex_lock(&m->rolling_lock);
         if (m->rolling.phase == ROLLING_RUNNING) {
+                warm_roll_cancel(cd);
                 m->rolling.phase = ROLLING_CANCELLED;
                 m->rolling.completed_at = time_now_ms();
         }
