@@ -7,6 +7,7 @@ Run as root: python3 tests/integration/test_admin.py
 """
 import os
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -54,6 +55,13 @@ class Admin(unittest.TestCase):
         self.assertEqual(st, 204)
         st, _, _ = self.cd.v1("DELETE", "/sandboxes/" + ids[1])
         self.assertEqual(st, 204)
+        # the delete answers before its teardown ends: `deleting` counts it until then
+        p = self.data("GET", "/admin/pool/status")
+        self.assertIn(p["deleting"], (0, 1), p)
+        for _ in range(600):
+            if self.data("GET", "/admin/pool/status")["deleting"] == 0:
+                break
+            time.sleep(0.05)
         for root in ("", "/api/v1", "/api/sandbox/v1", "/api/v1/sandbox"):
             p = self.data("GET", "/admin/pool/status", root=root)
             self.assertEqual(p, {"total": 2, "warm": 0, "active": 1, "creating": 0,

@@ -16,6 +16,7 @@ struct activity;
 struct rowcache;
 struct startlog;
 struct warm_pool;
+struct teardown;
 
 #define SANDBOX_ID_LEN 20 /* [a-z0-9]{20} */
 
@@ -30,7 +31,17 @@ struct manager {
         pthread_mutex_t rolling_lock; /* rolling */
         struct rolling_status rolling;
         struct warm_pool *warm;       /* warm.c */
+        struct teardown *teardown;    /* teardown.c */
 };
+
+/* teardown.c — deleted sandboxes' teardown in the background (see there). teardown_start() in
+ * manager_start, teardown_stop() in manager_stop (finishes every queued teardown).
+ * teardown_push: destroys what the engine holds of id (init identified by who, may be NULL)
+ * and gives its uid block back, then decrements manager->deleting (which the caller
+ * incremented); inline when the workers are not running. */
+int teardown_start(struct coved *cd, struct cove_err **err);
+void teardown_push(struct coved *cd, const char *id, const struct engine_identity *who);
+void teardown_stop(struct coved *cd);
 
 /* warm.c — the warm pool (see there). warm_init() in manager_init, warm_start() in
  * manager_start (a thread, only with warm-pool-size > 0), warm_stop() in manager_stop: stops

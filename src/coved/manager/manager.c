@@ -938,35 +938,37 @@ int manager_create(struct coved *cd, const struct create_params *p, struct sandb
 
 /* ---- delete / stop ---- */
 
-/* Removes a claimed sandbox: processes, then row and log. A sandbox that was not stopped
- * yet gets its killed event (reason "deleted", "timeout" or "paused_expired") with the row's
- * removal; a stopped one had it when it stopped. */
+/* Removes a claimed sandbox: freezes its processes (nothing of it runs from then on), retires
+ * its row and log, and queues the teardown of what the engine holds (teardown.c), which runs
+ * after the caller answered. A sandbox that was not stopped yet gets its killed event (reason
+ * "deleted", "timeout" or "paused_expired") with the row's removal; a stopped one had it when
+ * it stopped. */
 static int destroy_claimed(struct coved *cd, const struct sandbox_rec *sb, const char *reason,
                            struct cove_err **err)
 {
         struct engine_identity who = identity_of(sb);
         int64_t now = time_now_ms();
-        int64_t t0 = time_mono_ms();
-        lifecycle_unwatch(mgr(cd)->lc, sb->id);
-        atomic_fetch_add(&mgr(cd)->deleting, 1);
-        int r = release_engine_and_range(cd, sb->id, sb->init_pid ? &who : NULL, err);
-        atomic_fetch_sub(&mgr(cd)->deleting, 1);
-        if (r < 0)
-                return r;
+        bool froze = sb->init_pid > 0 && sb->state != SANDBOX_PAUSED &&
+                     engine_pause(cd, sb->id, NULL) >= 0;
         /* The /v1 face shows it destroyed for a day (from when it stopped, if it had). A
          * sandbox that had not stopped yet gets its killed event with the removal. */
         int64_t gone_at = sb->state == SANDBOX_STOPPED && sb->stopped_at > 0 ? sb->stopped_at : now;
         struct event_rec *ev = NULL;
         if (sb->state != SANDBOX_STOPPED)
                 ev = event_new(sb, EVENT_KILLED, json_pack("{s:s}", "reason", reason));
-        r = store_sandbox_retire(cd->store, sb->id, gone_at, now - MANAGER_DESTROYED_RETENTION_MS,
-                                 ev, err);
+        int r = store_sandbox_retire(cd->store, sb->id, gone_at,
+                                     now - MANAGER_DESTROYED_RETENTION_MS, ev, err);
         event_rec_free(ev);
-        if (r < 0 && r != -ENOENT)
+        if (r < 0 && r != -ENOENT) {
+                if (froze) /* still there: as it was */
+                        (void)engine_resume(cd, sb->id, NULL);
                 return r;
+        }
+        lifecycle_unwatch(mgr(cd)->lc, sb->id);
+        atomic_fetch_add(&mgr(cd)->deleting, 1);
         atomic_fetch_add(&mgr(cd)->deleted, 1);
         (void)store_log_delete_all(cd->store, sb->id, NULL);
-        metrics_sandbox_delete((double)(time_mono_ms() - t0) / 1000.0);
+        teardown_push(cd, sb->id, sb->init_pid ? &who : NULL);
         log_info("sandbox '%s' deleted (%s)", sb->id, reason);
         return 0;
 }
@@ -1684,6 +1686,8 @@ void manager_adopt(struct coved *cd)
 int manager_start(struct coved *cd, struct cove_err **err)
 {
         int r = lifecycle_start(mgr(cd)->lc, err);
+        if (r >= 0)
+                r = teardown_start(cd, err);
         return r < 0 ? r : warm_start(cd, err);
 }
 
@@ -1695,6 +1699,7 @@ void manager_stop(struct coved *cd)
         warm_stop(cd);
         lifecycle_free(m->lc);
         startlog_free(m->startlog);
+        teardown_stop(cd);
         claims_free(m->claims);
         activity_free(m->activity);
         store_set_sandbox_write_hook(cd->store, NULL, NULL);
