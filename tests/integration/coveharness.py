@@ -245,6 +245,18 @@ class Coved:
             return resp.status, json.loads(payload), hdrs
         return resp.status, payload, hdrs
 
+    def wait_teardown(self, timeout=60):
+        """Waits until no deleted sandbox's teardown runs any more: a delete answers once the
+        sandbox is frozen and its record gone, and its processes, network, cgroups and disk go
+        right after (docs/operations.md, "Delete, teardown")."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            st, b, _ = self.request("GET", "/admin/pool/status")
+            if st == 200 and b["data"]["deleting"] == 0:
+                return
+            time.sleep(0.02)
+        raise AssertionError("teardown of deleted sandboxes did not finish: %s" % (b,))
+
     def add_key(self, team_id, role="user", team_name=None):
         """A new API key of team_id (the team is made if missing), written into the store
         directly: keys and teams have no public route yet. Returns the key."""

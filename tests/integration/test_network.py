@@ -487,6 +487,7 @@ class NetworkLifecycleTest(unittest.TestCase):
         probe(b, "resolve", "www.allowed.test")
         a_addr = a.sh("ip -4 -br addr show eth0")["stdout"].split()[2].split("/")[0]
         self.assertEqual(a.delete()[0], 204)
+        cd.wait_teardown()
         ct = sh(in_ns(self.net.host_ns, ["conntrack", "-L", "-s", a_addr]), check=False).stdout
         self.assertEqual(ct.strip(), "")
         links = sh(["ip", "-n", self.net.host_ns, "-j", "link"]).stdout

@@ -132,6 +132,7 @@ class Release(unittest.TestCase):
             self.assertEqual(mounts_mentioning(cd.data_dir), [])
             # delete: image, loop device, state dir
             self.assertEqual(a.delete()[0], 204)
+            cd.wait_teardown()  # the delete answers before its teardown ends
             self.assertFalse(os.path.exists(prefix + a.id))
             wait_for(lambda: loop_devices_backed_by(img_a) == [], what="a's loop device to go")
             # kill -9 of coved, then purge: b's processes, cgroup, image and loop device go

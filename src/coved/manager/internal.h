@@ -41,6 +41,10 @@ struct manager {
  * incremented); inline when the workers are not running. */
 int teardown_start(struct coved *cd, struct cove_err **err);
 void teardown_push(struct coved *cd, const char *id, const struct engine_identity *who);
+/* Waits (at most timeout_ms) until no teardown is queued or running; true when so. Admission
+ * calls it before refusing for lack of uid blocks or disk while deletes are finishing, so a
+ * delete followed by a create behaves as if the teardown had been synchronous. */
+bool teardown_wait_idle(struct coved *cd, int timeout_ms);
 void teardown_stop(struct coved *cd);
 
 /* warm.c — the warm pool (see there). warm_init() in manager_init, warm_start() in

@@ -31,6 +31,7 @@
 #define RESUME_MIN_REMAINING_MS 60000
 #define STARTING_WAIT_MS        60000
 #define AGENT_READY_MAX_MS      30000
+#define ADMIT_TEARDOWN_WAIT_MS  30000
 #define DUE_FAILED_RETRY_MS     5000 /* a TTL action that failed is retried this much later */
 /* Activity is written at most this often per sandbox (a persistent sandbox's: at most every
  * 1/ACTIVITY_IDLE_FRACTION of its idle timeout), so a burst of runtime requests does not turn
@@ -327,7 +328,7 @@ static int uid_block(struct coved *cd, const char *id, int64_t *ret_range, struc
 /* Admission, before the row exists: the engine's disk image (503 when the data filesystem
  * cannot hold it, engine_reserve()) and a uid block (503 when none is free). A refusal leaves
  * nothing behind. */
-static int admit(struct coved *cd, const struct sandbox_rec *sb, struct cove_err **err)
+static int admit_once(struct coved *cd, const struct sandbox_rec *sb, struct cove_err **err)
 {
         int64_t range, t = time_mono_us();
         int r = engine_reserve(cd, sb->id, sb->disk_size_mb, err);
@@ -336,6 +337,26 @@ static int admit(struct coved *cd, const struct sandbox_rec *sb, struct cove_err
         if (r >= 0)
                 r = uid_block(cd, sb->id, &range, err);
         metrics_create_phase("admit.uid_block", (double)(time_mono_us() - t) / 1e6);
+        return r;
+}
+
+static int release_engine_and_range(struct coved *cd, const char *id,
+                                    const struct engine_identity *who, struct cove_err **err);
+
+/* Deleted sandboxes give their disk and uid block back when their teardown ends, after the
+ * delete answered: a refusal for either waits for running teardowns first (a delete followed
+ * by a create at the node's edge is admitted as if the delete had been synchronous). */
+static int admit(struct coved *cd, const struct sandbox_rec *sb, struct cove_err **err)
+{
+        int r = admit_once(cd, sb, err);
+        if (r == -EAGAIN || r == -ENOSPC) {
+                if (atomic_load(&mgr(cd)->deleting) == 0 ||
+                    !teardown_wait_idle(cd, ADMIT_TEARDOWN_WAIT_MS))
+                        return r;
+                (void)release_engine_and_range(cd, sb->id, NULL, NULL);
+                cove_err_free(err);
+                r = admit_once(cd, sb, err);
+        }
         return r;
 }
 

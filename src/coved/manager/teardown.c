@@ -19,6 +19,7 @@
 #include "lib/timeutil.h"
 
 #include <pthread.h>
+#include <time.h>
 
 #define TEARDOWN_WORKERS 2
 
@@ -33,8 +34,9 @@ struct teardown_job {
 struct teardown {
         struct coved *cd;
         pthread_mutex_t lock;
-        pthread_cond_t cond;
+        pthread_cond_t cond, idle;
         struct teardown_job *head, **tail;
+        size_t busy; /* jobs being run */
         bool stop;
         pthread_t threads[TEARDOWN_WORKERS];
         size_t n_threads;
@@ -69,10 +71,14 @@ static void *worker(void *ud)
                 t->head = j->next;
                 if (!t->head)
                         t->tail = &t->head;
+                t->busy++;
                 (void)pthread_mutex_unlock(&t->lock);
                 run_job(t->cd, j);
                 free(j);
                 (void)pthread_mutex_lock(&t->lock);
+                t->busy--;
+                if (!t->head && t->busy == 0)
+                        (void)pthread_cond_broadcast(&t->idle);
         }
         (void)pthread_mutex_unlock(&t->lock);
         return NULL;
@@ -83,8 +89,13 @@ int teardown_start(struct coved *cd, struct cove_err **err)
         struct teardown *t = xzalloc(sizeof(*t));
         t->cd = cd;
         t->tail = &t->head;
-        if (pthread_mutex_init(&t->lock, NULL) != 0 || pthread_cond_init(&t->cond, NULL) != 0)
+        pthread_condattr_t ca;
+        if (pthread_mutex_init(&t->lock, NULL) != 0 || pthread_cond_init(&t->cond, NULL) != 0 ||
+            pthread_condattr_init(&ca) != 0 ||
+            pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+            pthread_cond_init(&t->idle, &ca) != 0)
                 abort();
+        (void)pthread_condattr_destroy(&ca);
         cd->manager->teardown = t;
         for (size_t i = 0; i < TEARDOWN_WORKERS; i++) {
                 int r = pthread_create(&t->threads[i], NULL, worker, t);
@@ -117,6 +128,29 @@ void teardown_push(struct coved *cd, const char *id, const struct engine_identit
         (void)pthread_mutex_unlock(&t->lock);
 }
 
+bool teardown_wait_idle(struct coved *cd, int timeout_ms)
+{
+        struct teardown *t = cd->manager->teardown;
+        struct timespec ts;
+        bool idle;
+        if (!t)
+                return true;
+        (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += timeout_ms / 1000;
+        ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+        }
+        (void)pthread_mutex_lock(&t->lock);
+        while (!(idle = !t->head && t->busy == 0))
+                if (pthread_cond_timedwait(&t->idle, &t->lock, &ts) == ETIMEDOUT)
+                        break;
+        idle = !t->head && t->busy == 0;
+        (void)pthread_mutex_unlock(&t->lock);
+        return idle;
+}
+
 void teardown_stop(struct coved *cd)
 {
         struct teardown *t = cd->manager->teardown;
@@ -135,6 +169,7 @@ void teardown_stop(struct coved *cd)
                 run_job(cd, j);
                 free(j);
         }
+        (void)pthread_cond_destroy(&t->idle);
         (void)pthread_cond_destroy(&t->cond);
         (void)pthread_mutex_destroy(&t->lock);
         free(t);
