@@ -714,6 +714,12 @@ static int teardown(struct net *n, struct net_sbx *s, struct cove_err **err)
                         r = q;
         }
         q = net_ruleset_sandbox_delete(&s->rs, &b);
+        /* its learnt addresses (shared sets): add-then-delete, whether or not they expired */
+        for (size_t i = 0; q >= 0 && i < s->n_learnt; i++) {
+                q = net_ruleset_learn(&s->rs, &s->learnt[i].addr, 1, &b);
+                if (q >= 0)
+                        q = net_ruleset_unlearn(&s->rs, &s->learnt[i].addr, &b);
+        }
         if (q >= 0)
                 q = nft_run_buf(n, &b, err);
         if (q < 0 && r == 0)
@@ -752,7 +758,7 @@ static int attach_kernel(struct net *n, struct net_sbx *s, int netns_fd, struct 
         if (r >= 0) /* its own socket, in the sandbox's namespace */
                 r = setup_peer(n, s, netns_fd, err);
         if (r >= 0)
-                r = net_ruleset_sandbox_add(&s->rs, &s->policy, /* flush_learnt= */ true, &b);
+                r = net_ruleset_sandbox_add(&s->rs, &s->policy, &b);
         if (r >= 0)
                 r = nft_run_buf(n, &b, err);
         return r;
@@ -853,7 +859,7 @@ int net_sandbox_adopt(struct net *n, const char *id, const struct net_policy *p,
         s->rs.generation = next_generation(n);
         r = net_policy_copy(p, &s->policy);
         if (r >= 0)
-                r = net_ruleset_sandbox_add(&s->rs, &s->policy, /* flush_learnt= */ false, &b);
+                r = net_ruleset_sandbox_add(&s->rs, &s->policy, &b);
         if (r >= 0)
                 r = nft_run_buf(n, &b, err);
         else
@@ -986,11 +992,61 @@ int net_sandbox_detach(struct net *n, const char *id, struct cove_err **err)
         return r < 0 ? cove_err_wrap(err, "remove network of sandbox '%s'", id) : 0;
 }
 
+/* Learnt addresses of links that are no sandbox's now (a coved that died before their
+ * teardown): deleted from the shared learn4/learn6 sets, so that a new sandbox in the same slot
+ * never inherits them. n->lock held. */
+static int sweep_learnt_locked(struct net *n, struct cove_err **err)
+{
+        static const char *const sets[] = { "learn4", "learn6" };
+        cleanup_buf struct buf b;
+        int r = 0;
+
+        buf_init(&b, NFT_BUF_MAX);
+        for (size_t k = 0; k < ARRAY_SIZE(sets); k++) {
+                cleanup_free char *cmd = xasprintf("list set inet " NET_TABLE " %s", sets[k]);
+                cleanup_free char *text = NULL;
+                if (net_nft_list_json(n->nft, cmd, &text, NULL) < 0)
+                        continue; /* no such set (an older table): nothing learnt there */
+                json_auto_t *j = json_loads(text, 0, NULL);
+                size_t i, e;
+                json_t *o, *el;
+                json_array_foreach (json_object_get(j, "nftables"), i, o) {
+                        json_array_foreach (json_object_get(json_object_get(o, "set"), "elem"),
+                                            e, el) {
+                                json_t *val = json_object_get(json_object_get(el, "elem"), "val");
+                                json_t *c = json_object_get(val, "concat");
+                                const char *ifname = json_string_value(json_array_get(c, 0));
+                                const char *addr = json_string_value(json_array_get(c, 1));
+                                bool ours = false;
+                                if (!ifname || !addr || !net_ifname_valid(ifname) ||
+                                    strchr(addr, '"'))
+                                        continue;
+                                for (uint32_t s = 0; s < n->hi && !ours; s++)
+                                        ours = n->by_slot[s] &&
+                                               streq(n->by_slot[s]->rs.ifname, ifname);
+                                /* add-then-delete: correct even if it expires meanwhile */
+                                if (!ours && buf_addf(&b,
+                                                      "add element inet " NET_TABLE
+                                                      " %s { \"%s\" . %s timeout 1s }\n"
+                                                      "delete element inet " NET_TABLE
+                                                      " %s { \"%s\" . %s }\n",
+                                                      sets[k], ifname, addr, sets[k], ifname,
+                                                      addr) < 0)
+                                        return cove_err_set(err, ENOMEM, "nft text: %m");
+                        }
+                }
+        }
+        if (b.len)
+                r = nft_run_buf(n, &b, err);
+        return r;
+}
+
 int net_sweep_unadopted(struct net *n, struct cove_err **err)
 {
         int swept = 0, r = 0;
 
         (void)pthread_mutex_lock(&n->lock);
+        r = sweep_learnt_locked(n, err);
         for (size_t i = 0; i < n->n_found; i++) {
                 struct found *f = &n->found[i];
                 struct net_sbx tmp = { .ifindex = f->ifindex };

@@ -52,10 +52,11 @@ void net_ruleset_sandbox_init(struct net_ruleset_sandbox *s, uint32_t slot,
 int net_ruleset_host(const struct net_ruleset_host *h, struct buf *out);
 /* Removes the whole table (idempotent). */
 int net_ruleset_host_delete(struct buf *out);
-/* Creates (or re-creates) a sandbox's objects and installs policy p. flush_learnt: empty the
- * learnt sets (a new sandbox in a reused slot); false on re-adoption. */
+/* Creates (or re-creates) a sandbox's objects and installs policy p. Its learnt addresses live
+ * in the shared sets learn4/learn6 keyed by its ifname: whoever removes a sandbox removes its
+ * elements too (net_ruleset_unlearn), and net_sweep_unadopted() those of gone sandboxes. */
 int net_ruleset_sandbox_add(const struct net_ruleset_sandbox *s, const struct net_policy *p,
-                            bool flush_learnt, struct buf *out);
+                            struct buf *out);
 /* Replaces the sandbox's chain with policy p. */
 int net_ruleset_sandbox_policy(const struct net_ruleset_sandbox *s, const struct net_policy *p,
                                struct buf *out);

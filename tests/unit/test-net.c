@@ -595,10 +595,10 @@ static void test_ruleset_sandbox_text(void)
                 "add rule inet cove s_1f ip6 daddr { 2001:db8::/32 } goto deny\n"
                 "add rule inet cove s_1f ip daddr { 198.51.100.0/24 } meta l4proto tcp th "
                 "dport { 443 } ct mark set 0x00c0ffee accept\n"
-                "add rule inet cove s_1f ip daddr @l4_1f meta l4proto tcp th dport { 80, 443 } "
-                "ct mark set 0x00c0ffee accept\n"
-                "add rule inet cove s_1f ip6 daddr @l6_1f meta l4proto tcp th dport { 80, 443 } "
-                "ct mark set 0x00c0ffee accept\n"
+                "add rule inet cove s_1f iifname . ip daddr @learn4 meta l4proto tcp th dport "
+                "{ 80, 443 } ct mark set 0x00c0ffee accept\n"
+                "add rule inet cove s_1f iifname . ip6 daddr @learn6 meta l4proto tcp th dport "
+                "{ 80, 443 } ct mark set 0x00c0ffee accept\n"
                 "add rule inet cove s_1f goto deny\n");
         net_policy_done(&p);
         json_decref(r);
