@@ -217,9 +217,23 @@ def bare_memory(k):
     return (after - before) / k
 
 
+def wait_warm(cd, n, timeout=600):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st, b, _ = cd.request("GET", "/admin/pool/status")
+        if st == 200 and b["data"]["warm"] >= n:
+            return
+        time.sleep(0.05)
+    raise RuntimeError("the warm pool did not fill")
+
+
+ROW_PREFIX = [""]
+
+
 def row(name, value, unit, ref_value, ref_name):
     ratio = value / ref_value if ref_value else float("nan")
-    print("ROW %s %.3f %s ratio=%.2f ref=%s" % (name, value, unit, ratio, ref_name))
+    print("ROW %s%s %.3f %s ratio=%.2f ref=%s" % (ROW_PREFIX[0], name, value, unit, ratio,
+                                                ref_name))
 
 
 def main():
@@ -231,8 +245,14 @@ def main():
     ap.add_argument("--resumes", type=int, default=50)
     ap.add_argument("--idle", type=int, default=100)
     ap.add_argument("--coved-arg", action="append", default=[],
-                    help="extra coved argument (repeatable), e.g. --coved-arg=--warm-pool=8")
+                    help="extra coved argument (repeatable) for the new coved")
+    ap.add_argument("--warm", type=int, default=0,
+                    help="run the new coved with --warm-pool-size N and let the pool refill "
+                         "(untimed) before each round of N creates and before the concurrent "
+                         "creates: the figures of creates that find a warm sandbox")
     args = ap.parse_args()
+    if args.warm:
+        ROW_PREFIX[0] = "warm_"
     build = os.path.abspath(os.path.join(os.path.dirname(HERE), args.build))
     os.environ["COVE_BUILD_DIR"] = build
     import coveharness
@@ -253,9 +273,14 @@ def main():
             net.start()
             # the node budget's default capacity (memory / default-memory-mb) is ~40 here
             extra = ["--uplink", net.uplink, "--dns-upstream", net.dns,
-                     "--max-sandboxes", str(max(200, args.idle + args.concurrent + 10))]
+                     "--max-sandboxes", str(max(200, args.idle + args.concurrent + 10)),
+                     # disk admission counts every image at full size: 50 concurrent 2 GiB
+                     # disks (the default) are more than this machine's free space
+                     "--default-disk-mb", "256"]
             if name == "new":
                 extra += args.coved_arg
+                if args.warm:
+                    extra += ["--warm-pool-size", str(args.warm)]
             cd = Coved(netns=net.host_ns, extra_args=extra)
             cd.binary = binary
             coveharness.COVED = binary
@@ -279,11 +304,15 @@ def run(args, coveds, floor_bin):
             clients[n].run_true(sb)
             clients[n].delete(sb["sandboxID"])
     ph0 = {n: phases(coveds[n]) for n in names}
-    rounds = 10
-    per_round = max(1, args.count // rounds)
+    per_round = max(1, args.count // 10)
+    if args.warm:
+        per_round = min(per_round, args.warm)
+    rounds = max(1, args.count // per_round)
     res = {n: {"create": [], "run": [], "first": [], "delete": []} for n in names}
     floor = []
     for _ in range(rounds):
+        if args.warm:
+            wait_warm(coveds[names[-1]], args.warm)
         floor += floor_samples(floor_bin, per_round)
         for _ in range(per_round):
             for n in names:
@@ -354,6 +383,8 @@ def concurrent_section(args, coveds, floor_bin):
     names = list(coveds)
     conc = {}
     for n in names:
+        if args.warm and n == names[-1]:
+            wait_warm(coveds[n], args.warm)
         conc[n] = concurrent_creates(coveds[n], args.concurrent)
     fconc = floor_samples(floor_bin, args.concurrent, concurrent=True)
     print("%d concurrent creates (threads released together; delete of all, concurrently):" %

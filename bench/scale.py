@@ -192,7 +192,7 @@ def run(args, cd, net):
 
     def create(cl, i):
         t = time.perf_counter()
-        sb = cl.create()
+        sb = cl.create(timeout=3600)  # outlives the run (the default is 300 s)
         return sb, (time.perf_counter() - t) * 1000
 
     first, errs = parallel(create, list(range(tenth)), args.threads)
