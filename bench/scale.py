@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "integration"))
 sys.path.insert(0, HERE)
 
-from create import Client, mem_used_mib, pct, phases, row  # noqa: E402
+from create import Client, cgroup_memory_mib, mem_used_mib, pct, phases, row  # noqa: E402
 
 
 def proc_status(pid):
@@ -210,6 +210,7 @@ def run(args, cd, net):
 
     time.sleep(2.0)
     mem1 = mem_used_mib()
+    in_cg = cgroup_memory_mib([sb["sandboxID"] for sb in [x[0] for x in created]])
     rss1, fds1, thr1 = proc_status(pid)
     g1, r1 = latency(cd, sbs, args.samples)
 
@@ -220,7 +221,8 @@ def run(args, cd, net):
 
     per = (mem1 - mem0) / max(1, len(sbs))
     print("at %d sandboxes:" % len(sbs))
-    print("  host memory per idle sandbox   %6.3f MiB  (%.0f MiB in all)" % (per, mem1 - mem0))
+    print("  host memory per idle sandbox   %6.3f MiB  (%.0f MiB in all); charged to its own "
+          "cgroup %.3f MiB" % (per, mem1 - mem0, in_cg / max(1, len(sbs))))
     print("  coved RSS %.1f MiB (empty: %.1f), fds %d (empty: %d), threads %d (empty: %d)" %
           (rss1, rss0, fds1, fds0, thr1, thr0))
     print("  GET /api/v1/sandboxes/{id}     p50 %7.2f ms  p99 %7.2f ms   (empty node: p50 %.2f, p99 %.2f)" %

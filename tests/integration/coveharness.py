@@ -72,6 +72,9 @@ class NetnsHTTPConnection(http.client.HTTPConnection):
         try:
             sock.settimeout(self.timeout)
             sock.connect((self.host, self.port))
+            # as http.client's own connect does: it sends a request's head and body in two
+            # writes, which Nagle's algorithm would hold for the server's delayed ACK (40 ms)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             sock.close()
             raise

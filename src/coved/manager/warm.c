@@ -36,6 +36,9 @@
 #define WARM_IDLE_WAKE_MS    1000
 #define WARM_FAIL_BACKOFF_MS 5000
 #define WARM_TEMPLATES_MAX   16
+/* A refill waits until creates pause this long (a start competes with them for the CPUs),
+ * unless the pool is down to half its size. */
+#define WARM_REFILL_QUIET_MS 100
 
 struct warm_item {
         struct warm_sandbox sb;
@@ -55,6 +58,7 @@ struct warm_pool {
         char roll_template[64];   /* "" when no update runs */
         uint64_t roll_generation; /* items of roll_template older than this are replaced */
         int64_t failed_until;     /* ms (monotonic): after a failed build, wait */
+        int64_t last_claim;       /* ms (monotonic) */
 };
 
 static struct warm_pool *pool_of(struct coved *cd)
@@ -205,7 +209,10 @@ static bool step_template(struct coved *cd, const struct template_rec *t)
                 if (!have_old)
                         p->roll_template[0] = '\0';
         }
-        want_more = count_locked(p, t->id) < (size_t)cd->cfg.warm_pool_size;
+        size_t have = count_locked(p, t->id);
+        want_more = have < (size_t)cd->cfg.warm_pool_size &&
+                    (time_mono_ms() - p->last_claim >= WARM_REFILL_QUIET_MS ||
+                     have * 2 < (size_t)cd->cfg.warm_pool_size);
         (void)pthread_mutex_unlock(&p->lock);
 
         if (rolling && !have_old) {
@@ -267,9 +274,17 @@ static void *warm_thread(void *ud)
                         continue;
                 (void)pthread_mutex_lock(&p->lock);
                 if (!p->stop) {
+                        /* soon again while creates hold a refill back, else on a claim */
+                        int64_t quiet = p->last_claim + WARM_REFILL_QUIET_MS - time_mono_ms();
+                        int64_t wait_ms = quiet > 0 ? quiet + 1 : WARM_IDLE_WAKE_MS;
                         struct timespec ts;
                         (void)clock_gettime(CLOCK_REALTIME, &ts);
-                        ts.tv_sec += WARM_IDLE_WAKE_MS / 1000;
+                        ts.tv_sec += wait_ms / 1000;
+                        ts.tv_nsec += (wait_ms % 1000) * 1000000L;
+                        if (ts.tv_nsec >= 1000000000L) {
+                                ts.tv_sec++;
+                                ts.tv_nsec -= 1000000000L;
+                        }
                         (void)pthread_cond_timedwait(&p->cond, &p->lock, &ts);
                 }
                 (void)pthread_mutex_unlock(&p->lock);
@@ -344,6 +359,7 @@ bool warm_claim(struct coved *cd, const char *template_id, int64_t cpu_count, in
                                                       : 0)) {
                                 remove_locked(p, i, &it);
                                 found = true;
+                                p->last_claim = time_mono_ms();
                         }
                 }
                 (void)pthread_cond_broadcast(&p->cond); /* refill */
