@@ -436,8 +436,23 @@ def concurrent_section(args, coveds, floor_bin):
     return conc, fconc
 
 
+def settle(args, coveds):
+    """Background work of the previous section done (teardowns, pool refills): it would compete
+    with the next section's requests for the two CPUs."""
+    for n, cd in coveds.items():
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            st, b, _ = cd.request("GET", "/admin/pool/status")
+            if st != 200 or b["data"]["deleting"] == 0:
+                break
+            time.sleep(0.05)
+    if args.warm:
+        wait_warm(coveds[list(coveds)[-1]], args.warm)
+
+
 def resume_section(args, coveds):
     names = list(coveds)
+    settle(args, coveds)
     resumes = {n: resume_cycles(coveds[n], args.resumes) for n in names}
     print("resume (connect of a paused sandbox), %d each:" % args.resumes)
     for n in names:
@@ -447,6 +462,7 @@ def resume_section(args, coveds):
 
 def memory_section(args, coveds):
     names = list(coveds)
+    settle(args, coveds)
     mem = {n: idle_memory(coveds[n], args.idle) for n in names}
     bare = bare_memory(args.idle)
     print("host memory per idle sandbox, %d sandboxes (MemTotal - MemAvailable delta, noisy on "
