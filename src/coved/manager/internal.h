@@ -58,12 +58,12 @@ struct warm_sandbox {
 int warm_init(struct coved *cd, struct cove_err **err);
 int warm_start(struct coved *cd, struct cove_err **err);
 void warm_stop(struct coved *cd);
-/* Takes a live warm sandbox of template_id with exactly these CPUs, memory and disk size out
- * of the pool (false: none; the caller makes a fresh one). The caller owns *ret (release with
- * warm_sandbox_done) and the sandbox: its uid block, disk image and network are the ones a
- * create's admission would have made, under ret->id. */
-bool warm_claim(struct coved *cd, const char *template_id, int64_t cpu_count, int64_t memory_mb,
-                int64_t disk_mb, struct warm_sandbox *ret);
+/* Takes a live warm sandbox of template t's current build (its layers and binds) with exactly
+ * these CPUs, memory and disk size out of the pool (false: none; the caller makes a fresh one).
+ * The caller owns *ret (release with warm_sandbox_done) and the sandbox: its uid block, disk
+ * image and network are the ones a create's admission would have made, under ret->id. */
+bool warm_claim(struct coved *cd, const struct template_rec *t, int64_t cpu_count,
+                int64_t memory_mb, int64_t disk_mb, struct warm_sandbox *ret);
 void warm_sandbox_done(struct warm_sandbox *w);
 /* Warm sandboxes waiting now. */
 int64_t warm_count(struct coved *cd);

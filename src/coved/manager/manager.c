@@ -840,7 +840,7 @@ static int create_sandbox(struct coved *cd, const struct create_params *p, struc
         struct warm_sandbox warm = { 0 };
         int64_t t_us = time_mono_us();
         bool is_warm = json_array_size(mounts) == 0 &&
-                       warm_claim(cd, t->id, sb->cpu_count, sb->memory_mb, sb->disk_size_mb, &warm);
+                       warm_claim(cd, t, sb->cpu_count, sb->memory_mb, sb->disk_size_mb, &warm);
         if (is_warm) {
                 memcpy(sb->id, warm.id, sizeof(warm.id));
                 free(sb->access_token);

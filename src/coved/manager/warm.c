@@ -43,6 +43,7 @@
 struct warm_item {
         struct warm_sandbox sb;
         char template_id[64];
+        json_t *layers, *binds; /* owned: what it was made of (the template's build then) */
         int64_t cpu_count, memory_mb, disk_mb;
         uint64_t generation; /* of the pool when it was made (rolling updates) */
 };
@@ -72,6 +73,20 @@ static void warm_sandbox_release(struct warm_sandbox *w)
         w->access_token = NULL;
 }
 
+static void item_release(struct warm_item *it)
+{
+        warm_sandbox_release(&it->sb);
+        json_decref(it->layers);
+        json_decref(it->binds);
+        it->layers = it->binds = NULL;
+}
+
+/* Made from the template's current build (a rebuild changes its layers). */
+static bool item_current(const struct warm_item *it, const json_t *layers, const json_t *binds)
+{
+        return json_equal(it->layers, layers) && json_equal(it->binds, binds);
+}
+
 /* Destroys a warm sandbox that left the list: processes, network, disk, uid block. */
 static void destroy_item(struct coved *cd, struct warm_item *it)
 {
@@ -80,7 +95,7 @@ static void destroy_item(struct coved *cd, struct warm_item *it)
                 log_warning("warm sandbox '%s': %s", it->sb.id, err->msg);
         else
                 manager_uid_block_release(cd, it->sb.id);
-        warm_sandbox_release(&it->sb);
+        item_release(it);
 }
 
 /* What a create without CPU, memory or disk in its request gives a sandbox of t. */
@@ -130,12 +145,14 @@ static int make_item(struct coved *cd, const struct template_rec *t, uint64_t ge
                                       (int)MIN(cd->cfg.ready_wait * 1000, WARM_READY_MAX_MS), err);
         if (r < 0)
                 goto fail;
+        it.layers = json_deep_copy(t->layers);
+        it.binds = json_deep_copy(t->binds);
         *ret = it;
         return 0;
 fail:
         (void)engine_destroy(cd, it.sb.id, it.sb.who.pid ? &it.sb.who : NULL, NULL);
         manager_uid_block_release(cd, it.sb.id);
-        warm_sandbox_release(&it.sb);
+        item_release(&it);
         return cove_err_wrap(err, "warm sandbox of template '%s'", t->id);
 }
 
@@ -197,7 +214,14 @@ static bool step_template(struct coved *cd, const struct template_rec *t)
 
         (void)pthread_mutex_lock(&p->lock);
         gen = p->generation;
-        if (*p->roll_template && streq(p->roll_template, t->id)) {
+        /* made from an earlier build of the template: replaced like a rolling update does */
+        for (size_t i = 0; i < p->n && !have_old; i++)
+                if (streq(p->items[i].template_id, t->id) &&
+                    !item_current(&p->items[i], t->layers, t->binds)) {
+                        remove_locked(p, i, &old);
+                        have_old = true;
+                }
+        if (!have_old && *p->roll_template && streq(p->roll_template, t->id)) {
                 rolling = true;
                 for (size_t i = 0; i < p->n; i++)
                         if (streq(p->items[i].template_id, t->id) &&
@@ -215,6 +239,7 @@ static bool step_template(struct coved *cd, const struct template_rec *t)
                      have * 2 < (size_t)cd->cfg.warm_pool_size);
         (void)pthread_mutex_unlock(&p->lock);
 
+        bool rolled = rolling && have_old;
         if (rolling && !have_old) {
                 rolling_progress(cd, false, true, false);
                 return true;
@@ -227,15 +252,15 @@ static bool step_template(struct coved *cd, const struct template_rec *t)
                 log_warning("%s; retrying in %d s", err->msg, WARM_FAIL_BACKOFF_MS / 1000);
                 (void)pthread_mutex_lock(&p->lock);
                 p->failed_until = time_mono_ms() + WARM_FAIL_BACKOFF_MS;
-                if (have_old)
+                if (rolled)
                         p->roll_template[0] = '\0';
                 (void)pthread_mutex_unlock(&p->lock);
-                if (have_old)
+                if (rolled)
                         rolling_progress(cd, false, false, true);
                 return false;
         }
         add_item(p, &fresh);
-        if (have_old)
+        if (rolled)
                 rolling_progress(cd, true, false, false);
         return true;
 }
@@ -340,9 +365,10 @@ void warm_stop(struct coved *cd)
         cd->manager->warm = NULL;
 }
 
-bool warm_claim(struct coved *cd, const char *template_id, int64_t cpu_count, int64_t memory_mb,
-                int64_t disk_mb, struct warm_sandbox *ret)
+bool warm_claim(struct coved *cd, const struct template_rec *t, int64_t cpu_count,
+                int64_t memory_mb, int64_t disk_mb, struct warm_sandbox *ret)
 {
+        const char *template_id = t->id;
         struct warm_pool *p = pool_of(cd);
         if (!p || cd->cfg.warm_pool_size <= 0)
                 return false;
@@ -354,6 +380,7 @@ bool warm_claim(struct coved *cd, const char *template_id, int64_t cpu_count, in
                         const struct warm_item *c = &p->items[i];
                         if (streq(c->template_id, template_id) && c->cpu_count == cpu_count &&
                             c->memory_mb == memory_mb && c->disk_mb == disk_mb &&
+                            item_current(c, t->layers, t->binds) &&
                             c->generation >= (streq(p->roll_template, template_id)
                                                       ? p->roll_generation
                                                       : 0)) {
@@ -368,6 +395,8 @@ bool warm_claim(struct coved *cd, const char *template_id, int64_t cpu_count, in
                         return false;
                 if (engine_alive(&it.sb.who)) {
                         *ret = it.sb;
+                        it.sb.access_token = NULL; /* the caller's now */
+                        item_release(&it);
                         return true;
                 }
                 log_warning("warm sandbox '%s': its init is gone, removing it", it.sb.id);
