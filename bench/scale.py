@@ -250,8 +250,18 @@ def run(args, cd, net):
           (len(dels), t_del, pct(dels, 50), pct(dels, 99), len(derrs),
            (": " + derrs[0]) if derrs else ""))
     ids = [sb["sandboxID"] for sb in sbs]
+    t0 = time.perf_counter()
+    try:
+        cd.wait_teardown(timeout=900)  # the deletes answered; their teardowns run after
+    except (AssertionError, AttributeError) as e:
+        print("teardown: %s" % e)
+    print("background teardown of all finished %.1f s after the last delete answered" %
+          (time.perf_counter() - t0))
+    warnings = [line for line in open(cd.log_path, errors="replace")
+                if "teardown" in line or "warning" in line]
+    print("coved's warnings: %d%s" % (len(warnings), (": " + warnings[-1].strip()) if warnings else ""))
     found = []
-    for _ in range(60):  # teardown may finish in the background
+    for _ in range(10):
         found, elems = leftovers(cd, net, ids)
         if not found:
             break
