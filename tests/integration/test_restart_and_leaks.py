@@ -114,7 +114,7 @@ class Leaks(unittest.TestCase):
                 if i % 10 == 0:
                     self.assertEqual(sb.run("true")["exit_code"], 0)
                 self.assertEqual(sb.delete()[0], 204)
-            time.sleep(0.2)
+            cd.wait_teardown()  # deletes answer before their teardown ends
             self.assertEqual(cove_cgroups(ids), [])
             for i in ids:
                 self.assertEqual(mounts_mentioning(i), [])

@@ -302,7 +302,8 @@ class CreateAndRead(V1Base):
         # The SeaCloud face never shows a deleted sandbox.
         st, _, _ = self.cd.api("GET", "/sandboxes/" + sid)
         self.assertEqual(st, 404)
-        # Nothing of it is left on the host.
+        # Nothing of it is left on the host (once its teardown, after the answer, is done).
+        self.cd.wait_teardown()
         self.assertIsNone(cgroup_file(sid, "memory", "memory.limit_in_bytes"))
         self.assertFalse(os.path.exists(os.path.join(self.cd.data_dir, "sandboxes", sid)))
 

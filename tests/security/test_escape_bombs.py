@@ -163,6 +163,7 @@ class Bombs(unittest.TestCase):
         finally:
             a.delete()
             c.delete()
+        self.cd.wait_teardown()  # deletes answer before their teardown ends
         self.assertFalse(os.path.exists(image))
         wait_for(lambda: loop_devices_backed_by(image) == [], what="loop device released")
 
