@@ -899,6 +899,13 @@ int net_sandbox_set_policy(struct net *n, const char *id, const struct net_polic
                 r = cove_err_set(err, ENOENT, "sandbox '%s' has no network", id);
                 goto unlock;
         }
+        /* The policy in force already (a resume re-applies the stored one): nothing to change,
+         * nothing to cut, no transaction (whose cost grows with the number of sandboxes). */
+        if (net_policy_equal(&copy, &s->policy)) {
+                net_policy_done(&copy);
+                r = 0;
+                goto unlock;
+        }
         /* One transaction: the new chain (with a new generation, so every established flow
          * meets it on its next packet: that is the cut), and the learnt addresses it no longer
          * allows gone. */

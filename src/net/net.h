@@ -63,7 +63,8 @@ int net_sandbox_adopt(struct net *n, const char *id, const struct net_policy *p,
                       struct net_sandbox_info *ret, struct cove_err **err);
 /* Replaces the policy atomically and forgets the learnt addresses p no longer allows. Every
  * established connection meets p on its next packet: those p forbids are cut then (a TCP reset
- * to the sandbox), with no conntrack walk. 0 or -errno. */
+ * to the sandbox), with no conntrack walk. A policy equal to the one in force changes nothing
+ * (no transaction). 0 or -errno. */
 int net_sandbox_set_policy(struct net *n, const char *id, const struct net_policy *p,
                            struct cove_err **err);
 /* Traffic of a sandbox's interface as the sandbox sees it (rx: received by the sandbox), read
