@@ -146,11 +146,9 @@ def floor_samples(floor_bin, n, concurrent=False):
     procs = [subprocess.Popen([floor_bin, "1"], stdout=subprocess.PIPE, text=True, env=env)
              for _ in range(n)]
     xs = []
-    t0 = time.perf_counter()
     for p in procs:
         out, _ = p.communicate()
         xs += [float(x) for x in re.findall(r"^sample ([0-9.]+)$", out, re.M)]
-    del t0
     return xs
 
 

@@ -3,10 +3,10 @@
 #include "runtime/phase.h"
 
 #include "lib/macro.h"
+#include "lib/timeutil.h"
 
 #include <stdbool.h>
 #include <stdio.h>
-#include <time.h>
 
 #include "lib/banned.h"
 
@@ -15,25 +15,18 @@ static uint64_t last_us;
 static size_t n_phases;
 static struct phase phases[PHASES_MAX];
 
-static uint64_t now_us(void)
-{
-        struct timespec ts;
-        (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 void phase_start(void)
 {
         active = true;
         n_phases = 0;
-        last_us = now_us();
+        last_us = (uint64_t)time_mono_us();
 }
 
 void phase_mark(const char *name)
 {
         if (!active)
                 return;
-        uint64_t now = now_us();
+        uint64_t now = (uint64_t)time_mono_us();
         if (n_phases < PHASES_MAX) {
                 struct phase *p = &phases[n_phases++];
                 (void)snprintf(p->name, sizeof(p->name), "%s", name);

@@ -9,6 +9,7 @@
 #include "lib/json.h"
 #include "lib/macro.h"
 #include "lib/parse.h"
+#include "lib/timeutil.h"
 
 #include <fcntl.h>
 #include <linux/close_range.h>
@@ -81,13 +82,6 @@ static int move_above(int *fd)
         (void)close(*fd);
         *fd = n;
         return 0;
-}
-
-static int64_t mono_us(void)
-{
-        struct timespec ts;
-        (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static int wait_helper(pid_t pid, int *ret_status)
@@ -181,7 +175,7 @@ int runtime_create(const char *helper, const char *config_path, const struct run
             (r = move_above(&devnull)) < 0)
                 return cove_err_set(err, -r, "runtime: dup: %m");
 
-        int64_t t0_us = mono_us();
+        int64_t t0_us = time_mono_us();
         pid = fork();
         if (pid < 0)
                 return cove_err_set(err, errno, "runtime: fork: %m");
@@ -222,7 +216,7 @@ int runtime_create(const char *helper, const char *config_path, const struct run
         r = parse_result(msg, (size_t)n, &res, err);
         if (r < 0)
                 return r;
-        uint64_t wall = (uint64_t)(mono_us() - t0_us), inside = 0;
+        uint64_t wall = (uint64_t)(time_mono_us() - t0_us), inside = 0;
         for (size_t i = 0; i < res.n_phases; i++)
                 inside += res.phases[i].us;
         struct phase *rest = &res.phases[res.n_phases++];
