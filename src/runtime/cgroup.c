@@ -630,6 +630,13 @@ int cgroup_kill_all(const char *name, struct cove_err **err)
         r = cove_err_set(err, ETIMEDOUT, "processes still alive after %d ms",
                          CGROUP_SETTLE_TIMEOUT_MS);
 fail:
+        /* Its directory went away meanwhile (another destroyer, or a purge that found it
+         * empty): a cgroup is removed only when it has no task, and every task of the sandbox
+         * is in it, so nothing is left to kill — which is what was asked. */
+        if (r == -ENOENT) {
+                cove_err_free(err);
+                return 0;
+        }
         return cove_err_wrap(err, "kill cgroup '%s'", name);
 }
 
