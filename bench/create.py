@@ -320,8 +320,15 @@ def main():
             net.stop()
 
 
+def cgroup_layout():
+    return "v2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "v1 (hybrid)"
+
+
 def run(args, coveds, floor_bin):
     names = list(coveds)
+    print("features: user namespaces on, idmapped layers, per-sandbox disk images, network on "
+          "(test internet), cgroup %s, warm pool %s" %
+          (cgroup_layout(), ("%d per template" % args.warm) if args.warm else "off"))
     clients = {n: Client(cd) for n, cd in coveds.items()}
     for n in names:  # warm-up: the first creates pay cold caches
         for _ in range(3):

@@ -176,6 +176,9 @@ def main():
 
 
 def run(args, cd, net):
+    from create import cgroup_layout
+    print("features: user namespaces on, per-sandbox disk images (16 MiB), network on (test "
+          "internet), cgroup %s, warm pool off" % cgroup_layout())
     pid = coved_pid(cd)
     c = Client(cd)
     warm = [c.create() for _ in range(3)]
