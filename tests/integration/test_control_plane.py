@@ -99,6 +99,8 @@ class ControlPlane(unittest.TestCase):
         self.assertError(api("POST", "/sandboxes", {"mcp": None}), 400, "mcp is not supported")
         self.assertError(api("POST", "/sandboxes", {"secure": True}), 400, "secure is not supported")
         self.assertError(api("POST", "/sandboxes", {"network": {"allowOut": ["::1"]}}), 400, "::1")
+        self.assertError(api("POST", "/sandboxes", {"network": {"allowOut": ["1.2.3.4\u0000/8"]}}),
+                         400, "field 'network.allowOut[0]' must not contain NUL bytes")
         self.assertError(api("POST", "/sandboxes", {"templateID": "no-such-template"}), 404,
                          "template 'no-such-template' not found")
         self.assertError(api("POST", "/sandboxes", "[" * 40 + "]" * 40), 400)
