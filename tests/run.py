@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Runs every test of Cove and ends with one line: `N passed, N failed[, N skipped]`.
 
-Unit tests are the TAP binaries in <build>/tests/ (one per module); integration tests are the
+Unit tests are the TAP binaries in <build>/tests/ (one per module) and the fuzz corpus
+replays in <build>/tests/fuzz/ (one per harness); integration tests are the
 Python unittest modules tests/integration/test_*.py and tests/security/test_*.py (the escape
 and abuse suite: probes that assert a refusal), each run in its own process against the
 real binaries of <build>. A test that cannot run on this machine skips with its reason.
@@ -115,10 +116,13 @@ def main():
             ok = r.returncode == 0
             print("%-28s %s" % ("static/" + check, "passed" if ok else "FAILED\n" + r.stdout))
             totals[0 if ok else 1] += 1
-        for binary in sorted(glob.glob(os.path.join(build, "tests", "test-*"))):
-            if not os.access(binary, os.X_OK) or binary.endswith(".p"):
+        # Unit tests, then the corpus replays of tests/fuzz/ (one TAP test per harness).
+        binaries = [("unit/", b) for b in sorted(glob.glob(os.path.join(build, "tests", "test-*")))]
+        binaries += [("fuzz/", b) for b in sorted(glob.glob(os.path.join(build, "tests", "fuzz", "fuzz-*")))]
+        for prefix, binary in binaries:
+            if not os.path.isfile(binary) or not os.access(binary, os.X_OK):
                 continue
-            name = "unit/" + os.path.basename(binary)[5:]
+            name = prefix + os.path.basename(binary)[5:]
             if args.pattern and args.pattern not in name:
                 continue
             for i, v in enumerate(run_tap(name, [binary], env, UNIT_TIMEOUT)):
