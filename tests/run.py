@@ -22,6 +22,43 @@ UNIT_TIMEOUT = 600
 INTEGRATION_TIMEOUT = 900
 
 
+class SanitizerReports:
+    """Reports of a sanitizer build (--sanitizers DIR, docs/testing.md). Every sanitized
+    process (coved, cove-runtime, cove, the unit tests, the corpus replays) writes its ASan or
+    LSan report to DIR/report.<exe>.<pid> instead of a stderr no test reads; coveharness copies
+    the UBSan reports it finds in coved's log to DIR (gcc's UBSan ignores log_path next to
+    ASan). After each test binary or module, new files count as one failure of it and are
+    printed."""
+
+    def __init__(self, directory, env):
+        self.dir = os.path.abspath(directory)
+        os.makedirs(self.dir, exist_ok=True)
+        self.seen = set(os.listdir(self.dir))
+        env["COVE_SANITIZER_REPORTS"] = self.dir
+        common = "log_path=%s/report:log_exe_name=1" % self.dir
+        # The first report ends the process (the build has -fno-sanitize-recover=all too);
+        # leaks are checked at every exit. Options already in the environment come last, so
+        # they win.
+        env["ASAN_OPTIONS"] = ":".join(filter(None, [
+            "detect_leaks=1", "halt_on_error=1", common, env.get("ASAN_OPTIONS", "")]))
+        env["UBSAN_OPTIONS"] = ":".join(filter(None, [
+            "print_stacktrace=1", "halt_on_error=1", common, env.get("UBSAN_OPTIONS", "")]))
+        env["LSAN_OPTIONS"] = ":".join(filter(None, [common, env.get("LSAN_OPTIONS", "")]))
+
+    def check(self, name):
+        new = sorted(set(os.listdir(self.dir)) - self.seen)
+        self.seen.update(new)
+        if not new:
+            return 0
+        print("FAIL %s: %d sanitizer report(s)" % (name, len(new)))
+        for f in new:
+            path = os.path.join(self.dir, f)
+            with open(path, errors="replace") as fh:
+                text = fh.read()
+            print("---- %s ----\n%s\n----" % (path, text[-6000:]))
+        return 1
+
+
 def run_tap(name, argv, env, timeout):
     passed = failed = skipped = 0
     start = time.monotonic()
@@ -98,6 +135,8 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--only", choices=["unit", "integration", "security"])
     ap.add_argument("-k", dest="pattern", help="only tests whose name contains this")
+    ap.add_argument("--sanitizers", metavar="DIR",
+                    help="the build is sanitized: collect reports in DIR and fail on them")
     args = ap.parse_args()
 
     build = os.path.abspath(os.path.join(ROOT, args.build))
@@ -106,7 +145,17 @@ def main():
     env["PYTHONPATH"] = os.path.join(HERE, "integration") + os.pathsep + env.get("PYTHONPATH", "")
     env["PYTHONDONTWRITEBYTECODE"] = "1"
 
-    totals = [0, 0, 0]
+    totals = [0, 0, 0]  # passed, failed, skipped
+    reports = SanitizerReports(args.sanitizers, env) if args.sanitizers else None
+
+    def add(name, counts):
+        counts = list(counts)
+        if reports and reports.check(name):
+            # The test's own result stands; the report is one more failure of it.
+            counts[1] += 1
+        for i, v in enumerate(counts):
+            totals[i] += v
+
     if args.only in (None, "unit"):
         for check in ("check-deps", "check-banned"):
             if args.pattern and args.pattern not in check:
@@ -125,8 +174,7 @@ def main():
             name = prefix + os.path.basename(binary)[5:]
             if args.pattern and args.pattern not in name:
                 continue
-            for i, v in enumerate(run_tap(name, [binary], env, UNIT_TIMEOUT)):
-                totals[i] += v
+            add(name, run_tap(name, [binary], env, UNIT_TIMEOUT))
     suites = [s for s in ("integration", "security") if args.only in (None, s)]
     for suite in suites:
         for path in sorted(glob.glob(os.path.join(HERE, suite, "test_*.py"))):
@@ -134,8 +182,7 @@ def main():
             if args.pattern and args.pattern not in name:
                 continue
             rel = os.path.relpath(path, ROOT)
-            for i, v in enumerate(run_unittest(name, rel, env, INTEGRATION_TIMEOUT)):
-                totals[i] += v
+            add(name, run_unittest(name, rel, env, INTEGRATION_TIMEOUT))
 
     line = "%d passed, %d failed" % (totals[0], totals[1])
     if totals[2]:

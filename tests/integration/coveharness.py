@@ -90,6 +90,10 @@ def _close_leftovers():
         cd.close()
 
 
+# What ASan, LSan and UBSan print first in a report.
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -177,6 +181,7 @@ class Coved:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
         self.log.close()
+        self.collect_sanitizer_reports()
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -188,6 +193,27 @@ class Coved:
                 self.proc.wait(10)
         if self.log:
             self.log.close()
+            self.collect_sanitizer_reports()
+
+    def collect_sanitizer_reports(self):
+        """In a sanitizer run (tests/run.py --sanitizers sets COVE_SANITIZER_REPORTS), copies
+        the sanitizer reports that coved and its cove-runtime helpers wrote to this log
+        (UBSan's go to stderr) into the reports directory, where run.py fails the module."""
+        out_dir = os.environ.get("COVE_SANITIZER_REPORTS")
+        if not out_dir or not self.proc:
+            return
+        try:
+            with open(self.log_path, errors="replace") as f:
+                text = f.read()
+        except OSError:
+            return
+        marks = [text.find(m) for m in SANITIZER_MARKS if m in text]
+        if not marks:
+            return
+        start = text.rfind("\n", 0, min(marks)) + 1
+        path = os.path.join(out_dir, "coved-log.%d" % self.proc.pid)
+        with open(path, "w") as f:
+            f.write("coved log %s:\n%s" % (self.log_path, text[start:start + 20000]))
 
     def wrap(self, argv):
         """argv run where this coved runs (inside its network namespace, if any)."""
