@@ -30,15 +30,18 @@ BENCH_PKGS = wrk
 HTTP_BASELINE ?= 509353d
 # What coved needs at run time: mkfs.ext4 formats the sandboxes' disk images (runtime/disk.h).
 RUNTIME_PKGS = e2fsprogs
+# make fuzz (clang + libFuzzer), symbolised sanitizer reports, make format-check.
+CHECK_PKGS = clang libclang-rt-14-dev llvm clang-format
 
-.PHONY: all build deps run test unit integration security bench bench-more clean check-banned format install e2b-sdk
+.PHONY: all build deps run test unit integration security bench bench-more clean check-banned format \
+        install e2b-sdk format-check fuzz check-sanitize
 
 all: build
 
 # Installs only what is missing (apt-get runs only then). nodejs and npm are accepted from any
 # source (NodeSource's nodejs bundles npm; Debian's does not: then Debian's npm is installed).
 deps:
-	@missing=$$(for p in $(BUILD_PKGS) $(TEMPLATE_PKGS) $(TEST_PKGS) $(BENCH_PKGS) $(RUNTIME_PKGS); do \
+	@missing=$$(for p in $(BUILD_PKGS) $(TEMPLATE_PKGS) $(TEST_PKGS) $(BENCH_PKGS) $(RUNTIME_PKGS) $(CHECK_PKGS); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
@@ -112,6 +115,27 @@ e2b-sdk:
 test: build e2b-sdk
 	$(E2B_PATH) $(PYTHON) tests/run.py --build $(BUILD)
 
+# Sanitizers: coved, cove-runtime, libcove, cove and the tests with ASan+UBSan (build-san/;
+# cove-init and cove-agent stay static and unsanitized), then the whole suite against them.
+# A sanitizer report of any process fails the test module it happened in.
+SAN_BUILD ?= build-san
+
+$(SAN_BUILD)/build.ninja:
+	meson setup $(SAN_BUILD) -Dsanitize=address,undefined >/dev/null
+
+check-sanitize: deps e2b-sdk $(SAN_BUILD)/build.ninja
+	ninja -C $(SAN_BUILD)
+	rm -rf $(SAN_BUILD)/sanitizer-reports
+	$(E2B_PATH) $(PYTHON) tests/run.py --build $(SAN_BUILD) --sanitizers $(SAN_BUILD)/sanitizer-reports
+
+# libFuzzer: every harness of tests/fuzz/ for FUZZ_SECONDS each (FUZZ=name for one), in
+# build-fuzz/ (clang). New corpus entries stay in build-fuzz/fuzz-corpus/ (not in git).
+FUZZ_SECONDS ?= 60
+FUZZ ?=
+
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tools/fuzz.sh $(FUZZ)
+
 # Issue 10's table: every row next to its reference measured in the same run (bench/report.py
 # runs bench/io.py, the create-side scripts and bench/scale.py, and prints one table).
 bench: build
@@ -130,7 +154,10 @@ check-banned:
 	tools/check-banned.sh
 
 format:
-	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h')
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	tools/check-format.sh
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) build-fuzz
