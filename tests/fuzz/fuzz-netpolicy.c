@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fuzz-netpolicy.c — CIDR normalisation of SandboxNetworkPolicy entries (coved/api/seacloud/netpolicy.c,
- * control-plane.md §2.4): any client with an API key sends these strings.
+ * fuzz-netpolicy.c — CIDR normalisation of SandboxNetworkPolicy entries
+ * (coved/api/seacloud/netpolicy.c, control-plane.md §2.4): any client with an API key sends these
+ * strings.
  *
  * Each input line (any bytes but '\n') becomes one `allowOut` entry, so the normaliser sees
  * arbitrary strings rather than only what survives JSON (which carries NUL bytes as \u0000).
