@@ -36,6 +36,11 @@ int http1_parse_response_head(char *p, size_t n, struct http1_head *h)
 
         h->nhdr = 0;
         h->status = 0;
+        /* RFC 9112 §2.2, §5.5: no NUL, and a CR only right before LF. Values are handed on
+         * as C strings: a NUL would cut one short, a bare CR would travel on inside it. */
+        for (size_t i = 0; i < n; i++)
+                if (p[i] == '\0' || (p[i] == '\r' && (i + 1 == n || p[i + 1] != '\n')))
+                        return -EBADMSG;
         if (!nl || (size_t)(nl - s) < 12 || strncmp(s, "HTTP/1.", 7) != 0 || s[8] != ' ')
                 return -EBADMSG;
         unsigned st = 0;

@@ -8,9 +8,10 @@
  * Heads. http1_head_end() finds the blank line that ends a head ("\n\n" or "\n\r\n", so bare
  * LF line ends are tolerated). http1_parse_response_head() parses such a head in place: it
  * writes NULs into the buffer and points name[i] / value[i] at them (values trimmed of
- * spaces, tabs and CR). It refuses (-EBADMSG) a status line that is not "HTTP/1.x NNN", a
- * status outside 100–999, obsolete line folding, a field without a name or with a name
- * holding controls, spaces or non-ASCII; more than HTTP1_HEADERS_MAX fields is -E2BIG.
+ * spaces, tabs and CR). It refuses (-EBADMSG) a NUL byte or a CR not followed by LF anywhere
+ * in the head, a status line that is not "HTTP/1.x NNN", a status outside 100–999, obsolete
+ * line folding, a field without a name or with a name holding controls, spaces or non-ASCII;
+ * more than HTTP1_HEADERS_MAX fields is -E2BIG.
  *
  * Chunked bodies. struct http1_chunked decodes incrementally: each http1_chunked_feed() call
  * consumes a prefix of its input and returns how much, stopping right after at most one span

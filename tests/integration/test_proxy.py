@@ -91,6 +91,11 @@ class H(BaseHTTPRequestHandler):
             self.body()
             return self.send(200, b"ok", "text/plain", [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"),
                                                         ("Content-Encoding", "gzip")])
+        if p.startswith("/badheader"):
+            # RFC 9112 forbids NUL and bare CR in field values: coved must refuse the head.
+            self.body()
+            bad = "a\x00b" if p.endswith("/nul") else "a\rSet-Cookie: evil=1"
+            return self.send(200, b"x", "text/plain", [("X-Bad", bad)])
         if p.startswith("/close"):
             # No Content-Length, no chunking: the body ends when the connection closes.
             self.body()
@@ -331,6 +336,13 @@ class ProxyTest(unittest.TestCase):
         self.assertEqual(self.hget(hdrs, "Set-Cookie"), ["a=1", "b=2"])
         self.assertEqual(self.hget(hdrs, "Content-Encoding"), ["gzip"])
         self.assertEqual(len(self.hget(hdrs, "Date")), 1)
+
+    def test_nul_or_bare_cr_in_response_header_is_502(self):
+        for kind in ("nul", "cr"):
+            st, data, hdrs = self.req("GET", self.px(8001, "/badheader/" + kind))
+            self.assertEqual(st, 502, (kind, data))
+            self.assertIn("sent an invalid HTTP response", json.loads(data)["message"])
+            self.assertEqual(self.hget(hdrs, "X-Bad"), [])
 
     def test_location_rewrite(self):
         st, _, hdrs = self.req("GET", self.px(8001, "/redirect"))
