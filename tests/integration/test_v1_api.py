@@ -166,6 +166,10 @@ class CreateAndRead(V1Base):
             ({"egress": {"mode": "deny_all", "allow_domains": ["*.a.com"]}}, 400,
              "allow_domains[0]"),
             ({"egress": {"mode": "deny_all", "deny_domains": ["a..com"]}}, 400, "deny_domains[0]"),
+            ({"egress": {"mode": "deny_all", "deny_cidrs": ["10.0.0.1\u0000/8"]}}, 400,
+             "field 'egress.deny_cidrs[0]' must not contain NUL bytes"),
+            ({"egress": {"mode": "deny_all", "deny_domains": ["a.com\u0000.evil"]}}, 400,
+             "field 'egress.deny_domains[0]' must not contain NUL bytes"),
             ({"egress": {"mode": "deny_all", "deny_cidrs": ["10.0.0.%d" % i for i in range(257)]}},
              400, "256"),
         ]
