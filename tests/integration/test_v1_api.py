@@ -213,7 +213,7 @@ class CreateAndRead(V1Base):
                 self.assertEqual(b["timeout"], shown)
                 self.v1("DELETE", "/sandboxes/" + b["id"])
         for bad in ("30", "1d", "1.5h", "-5s", "+5s", "5 s", " 5s", "", "h", "5ms", "1H", 30,
-                    True, ["5m"], "0s", "0h0m", "25h", "24h1s", "9999999999999s"):
+                    True, ["5m"], "0s", "0h0m", "25h", "24h1s", "9999999999999s", "5m\u00001h"):
             with self.subTest(duration=bad):
                 st, b, _ = self.v1("POST", "/sandboxes", {"timeout": bad})
                 self.assertError(st, b, 400, "timeout")
@@ -489,6 +489,7 @@ class Exec(V1Base):
                 ({"command": "true", "timeout": "0s"}, "timeout"),
                 ({"command": "true", "timeout": "soon"}, "timeout"),
                 ({"command": "true", "timeout": 30}, "timeout"),
+                ({"command": "true", "timeout": "1m\u00001h"}, "timeout"),
                 ({"command": "true", "workdir": "tmp"}, "workdir"),
                 ({"command": "true", "workdir": "/no/such/dir"}, "/no/such/dir"),
                 ({"command": "true", "env": {"BAD KEY": "x"}}, "env")]

@@ -77,7 +77,8 @@ static int parse_exec(struct http_req *r, struct exec_req *q, int64_t *ret_timeo
                 return cove_err_set(err, EINVAL, "field 'command' is required (a shell command)");
         json_t *t = json_object_get(body, "timeout");
         if (t && !json_is_null(t)) {
-                if (!json_is_string(t) || duration_parse(json_string_value(t), &timeout) < 0)
+                if (!json_is_string(t) || strlen(json_string_value(t)) != json_string_length(t) ||
+                    duration_parse(json_string_value(t), &timeout) < 0)
                         return cove_err_set(err, EINVAL,
                                             "field 'timeout' must be a duration "
                                             "such as '30s', '5m' or '1h30m'");

@@ -119,7 +119,9 @@ static int take_duration(json_t *body, const char *key, int64_t max_s, bool *set
         *set = false;
         if (!v || json_is_null(v))
                 return 0;
-        if (!json_is_string(v) || duration_parse(json_string_value(v), &s) < 0)
+        /* duration_parse() sees a C string: "5m\u0000junk" is not a duration */
+        if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v) ||
+            duration_parse(json_string_value(v), &s) < 0)
                 return cove_err_set(err, EINVAL,
                                     "field '%s' must be a duration such as '30s', '5m' or '1h30m'",
                                     key);
