@@ -101,7 +101,9 @@ class Volumes(unittest.TestCase):
                 ([{"path": "/x"}], 400), ([{"name": "data", "path": "/x"},
                                            {"name": "data", "path": "/x/"}], 400),
                 ([{"name": "data", "path": "/x%d" % i} for i in range(17)], 400),
-                ([{"name": "nope", "path": "/x"}], 404), ("data", 400)]
+                ([{"name": "nope", "path": "/x"}], 404), ("data", 400),
+                ([{"name": "data\u0000x", "path": "/x"}], 400),
+                ([{"name": "data", "path": "/x\u0000/../.."}], 400)]
         for mounts, status in rows:
             with self.subTest(mounts=mounts):
                 st, e, _ = self.cd.api("POST", "/sandboxes", {"volumeMounts": mounts})

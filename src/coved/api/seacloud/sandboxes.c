@@ -134,12 +134,14 @@ static int check_volume_mounts(json_t *v, struct cove_err **err)
                 return cove_err_set(err, EINVAL, "field 'volumeMounts' has more than %d mounts",
                                     VOLUME_MOUNTS_MAX);
         json_array_foreach (v, i, m) {
-                const char *name = json_string_value(json_object_get(m, "name"));
-                const char *path = json_string_value(json_object_get(m, "path"));
-                if (!json_is_object(m) || !name || !*name)
+                json_t *jn = json_object_get(m, "name"), *jp = json_object_get(m, "path");
+                const char *name = json_string_value(jn);
+                const char *path = json_string_value(jp);
+                /* Read as C strings below: a NUL would silently cut either short. */
+                if (!json_is_object(m) || !name || !*name || strlen(name) != json_string_length(jn))
                         return cove_err_set(err, EINVAL,
                                             "field 'volumeMounts[%zu].name' must be a string", i);
-                if (!path)
+                if (!path || strlen(path) != json_string_length(jp))
                         return cove_err_set(err, EINVAL,
                                             "field 'volumeMounts[%zu].path' must be a string", i);
                 size_t pl = strlen(path);
