@@ -933,10 +933,12 @@ static int handle_execute(struct http_req *r, struct envd_req *t)
         e->generation = c->generation;
         int64_t count = ++c->count;
         pthread_mutex_unlock(&reg_lock);
-        json_t *req = json_pack("{s:s, s:O, s:O, s:s, s:I}", "id", e->exec_id, "code",
+        /* "o" takes the reference: with "O" the empty object made here leaked on every call
+         * that sends no env_vars */
+        json_t *req = json_pack("{s:s, s:O, s:o, s:s, s:I}", "id", e->exec_id, "code",
                                 json_object_get(body, "code"), "env_vars",
-                                json_is_object(env) ? env : json_object(), "cwd", c->cwd, "count",
-                                (json_int_t)count);
+                                json_is_object(env) ? json_incref(env) : json_object(), "cwd",
+                                c->cwd, "count", (json_int_t)count);
         char *line = json_dumps_compact(req);
         json_decref(req);
         e->request = xasprintf("%s\n", line);
