@@ -75,7 +75,7 @@ static void dispatch(json_t *j)
                 check_err(validate_env_vars("envVars", b.env_vars, &err), &err);
         if (b.network) {
                 json_t *policy = NULL;
-                r = netpolicy_from_request(b.network, NULL, &policy, &err);
+                r = netpolicy_from_request(b.network, NULL, NULL, &policy, &err);
                 check_err(r, &err);
                 if (r >= 0) {
                         FUZZ_CHECK(json_is_object(policy) && json_object_size(policy) == 4);
