@@ -548,6 +548,7 @@ static void test_pack_round_trip(void)
         buf_release(&b);
         char *whole[] = { ".", NULL };
         ASSERT_EQ(pack_targz(cfd, whole, &b, NULL), 0);
+        buf_release(&b);
         char *bad[] = { "../outside", NULL };
         ASSERT_EQ(pack_targz(cfd, bad, &b, &err), -EINVAL);
         ASSERT_TRUE(strstr(err->msg, "outside the build context"));
