@@ -399,6 +399,7 @@ static void test_views_round_trip(void)
         ASSERT_EQ(q.order, NET_ORDER_ALLOW_FIRST);
         ASSERT_EQ(q.allow.n_cidrs, 1);
         ASSERT_EQ(q.allow.n_names, 2);
+        net_policy_done(&q);
         ASSERT_EQ(net_policy_from_seacloud(view, NULL, &q, &err),
                   -EINVAL); /* the API refuses IPv6 */
         cove_err_free(&err);
