@@ -209,8 +209,10 @@ int cove_config_load(struct cove_config *cfg, const char *flag_url, const char *
         memset(cfg, 0, sizeof(*cfg));
         cfg->config_path = cove_config_path();
         r = config_read(cfg->config_path, &stored, err);
-        if (r < 0)
+        if (r < 0) {
+                cove_config_release(cfg); /* a failure leaves nothing to release */
                 return r;
+        }
 
         if (flag_url) {
                 url = flag_url;

@@ -83,7 +83,8 @@ struct cove_config {
  * then COVE_URL / COVE_API_KEY / COVE_PROJECT_ID, then SEACLOUD_BASE_URL / SEACLOUD_API_KEY,
  * then the stored file ($COVE_CONFIG, else $XDG_CONFIG_HOME/cove/config.json, else
  * ~/.config/cove/config.json), then COVE_DEFAULT_URL. A missing file is not an error; an
- * unreadable or malformed one is (kind COVE_ERROR_USAGE). `cfg` is overwritten.
+ * unreadable or malformed one is (kind COVE_ERROR_USAGE). `cfg` is overwritten; after a
+ * failure it holds nothing (cove_config_release() is then optional).
  */
 int cove_config_load(struct cove_config *cfg, const char *flag_url, const char *flag_key,
                      const char *flag_project, struct cove_error **err);
