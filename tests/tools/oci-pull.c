@@ -98,17 +98,17 @@ int main(int argc, char **argv)
         struct blob_store *blobs = NULL;
         struct layer_store *layers = NULL;
         struct oci_image *img = NULL;
-        int r;
+        int r, rc = 1;
 
         log_lines = json_array();
         if (mkdir(data_dir, 0700) < 0 && errno != EEXIST) {
                 fprintf(stderr, "error: mkdir '%s': %s\n", data_dir, strerror(errno));
-                return 1;
+                goto out;
         }
         if (blob_store_open(blobs_dir, &blobs, &err) < 0 ||
             (unpack && layer_store_open(layers_dir, &layers, &err) < 0)) {
                 fprintf(stderr, "error: %s\n", err->msg);
-                return 1;
+                goto out;
         }
         struct oci_pull_opts po = {
                 .blobs = blobs,
@@ -126,7 +126,7 @@ int main(int argc, char **argv)
                 for (size_t i = 0; i < json_array_size(log_lines); i++)
                         fprintf(stderr, "log: %s\n",
                                 json_string_value(json_array_get(log_lines, i)));
-                return 1;
+                goto out;
         }
 
         char flat_key[65] = "";
@@ -138,7 +138,7 @@ int main(int argc, char **argv)
                 free(keys);
                 if (r < 0) {
                         fprintf(stderr, "error: %s\n", err->msg);
-                        return 1;
+                        goto out;
                 }
         }
         json_t *ls = json_array();
@@ -157,7 +157,7 @@ int main(int argc, char **argv)
                           strv_json(cfg->env), "workdir", cfg->workdir, "user", cfg->user, "cmd",
                           cfg->cmd ? strv_json(cfg->cmd) : json_null(), "entrypoint",
                           cfg->entrypoint ? strv_json(cfg->entrypoint) : json_null(), "port",
-                          cfg->port, "log", log_lines);
+                          cfg->port, "log", json_incref(log_lines));
         if (flat_key[0]) {
                 cleanup_free char *fp = layer_store_path(layers, flat_key);
                 json_object_set_new(out, "flat", json_string(fp));
@@ -166,10 +166,14 @@ int main(int argc, char **argv)
         puts(s);
         free(s);
         json_decref(out);
+        rc = 0;
+out: /* everything freed on every path, so that LeakSanitizer sees the library's leaks only */
+        cove_err_free(&err);
+        json_decref(log_lines);
         oci_image_free(img);
         blob_store_free(blobs);
         layer_store_free(layers);
         for (size_t i = 0; i < n_mirrors; i++)
                 registry_mirror_free(&mirrors[i]);
-        return 0;
+        return rc;
 }
