@@ -1280,8 +1280,11 @@ static int run_step(struct run *rn, size_t idx, const struct build_step *st, str
                 if (st->exec_form)
                         for (size_t i = 0; i < st->n_args; i++)
                                 json_array_append_new(argv, json_string(st->args[i]));
-                else
-                        json_array_extend(argv, json_pack("[s,s,s]", "/bin/sh", "-c", st->args[0]));
+                else { /* json_array_extend() copies: the packed array is ours to drop */
+                        json_t *sh = json_pack("[s,s,s]", "/bin/sh", "-c", st->args[0]);
+                        json_array_extend(argv, sh);
+                        json_decref(sh);
+                }
                 json_t *envs = env_object(rn);
                 cleanup_free char *extra = NULL;
                 for (char **e = st->run_env; e && *e; e++) {
