@@ -32,7 +32,6 @@ static int shift(struct walk *w, uint32_t id, uint32_t *ret)
 static int fix_xattrs(int fd, bool is_dir, const char *path, struct cove_err **err)
 {
         char list[XATTR_LIST_MAX_], v[8];
-        cleanup_close int rfd = -1;
         char proc[64];
         ssize_t n;
 
