@@ -474,7 +474,7 @@ static int parse_instruction(struct parser *ps, int line, const char *text, stru
                 if (r < 0)
                         return cove_err_wrap(err, "line %d: FROM", line);
                 size_t n = strv_length(words);
-                if (n == 3 && strcasecmp(words[1], "as") == 0) {
+                if (n == 3 && strcasecmp(words[1], "as") == 0 && *words[0]) {
                         df->stage = xstrdup(words[2]);
                 } else if (n != 1 || !*words[0]) {
                         strv_free(words);

@@ -134,6 +134,7 @@ static void test_parse_errors(void)
         parse_bad("FROM a\nENV A=1 B\n", "invalid variable");
         parse_bad("FROM a\nEXPOSE http\n", "invalid port");
         parse_bad("FROM\n", "FROM needs exactly one image");
+        parse_bad("ARG B\nFROM ${B} AS build\n", "FROM needs exactly one image");
         parse_bad("# escape=x\nFROM a\n", "invalid escape token");
         parse_bad("FROM a\nRUN\n", "RUN needs a command");
         struct dockerfile *df = NULL;
