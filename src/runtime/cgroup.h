@@ -32,8 +32,8 @@ struct cgroup_limits {
         uint32_t cpu_count; /* CFS quota = cpu_count * 100 ms per 100 ms */
         uint64_t memory_mb; /* memory (and memory+swap) limit */
         uint32_t pids_max;
-        uint32_t io_weight; /* 1..10000 (v1: clamped to 10..1000); applied only where the kernel
-                             * can weigh I/O (io.weight/io.bfq.weight, blkio.[bfq.]weight) */
+        uint32_t io_weight;  /* 1..10000 (v1: clamped to 10..1000); applied only where the kernel
+                              * can weigh I/O (io.weight/io.bfq.weight, blkio.[bfq.]weight) */
         uint32_t cpu_weight; /* 1..10000, 100 = the kernel's default (v2 cpu.weight; v1
                               * cpu.shares = weight × 1024 / 100); 0: left at the default */
 };
