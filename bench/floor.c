@@ -26,7 +26,8 @@
 #include <unistd.h>
 #include <dirent.h>
 
-#define NS_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP)
+#define NS_FLAGS                                                                                   \
+        (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP)
 
 static char base[4096];
 
@@ -52,8 +53,10 @@ static void xmkdir(const char *p, mode_t m)
 static void skeleton(const char *lower)
 {
         static const char *const dirs[] = { "usr", "proc", "dev", "tmp", "sys", "etc" };
-        static const char *const links[][2] = { { "bin", "usr/bin" }, { "lib", "usr/lib" },
-                                                { "lib64", "usr/lib64" }, { "sbin", "usr/sbin" } };
+        static const char *const links[][2] = { { "bin", "usr/bin" },
+                                                { "lib", "usr/lib" },
+                                                { "lib64", "usr/lib64" },
+                                                { "sbin", "usr/sbin" } };
         char p[4200];
         xmkdir(lower, 0755);
         for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
@@ -98,14 +101,14 @@ static int child(const char *root, const char *opts)
                         _exit(107);
         }
         snprintf(p, sizeof(p), "%s/dev/pts", root);
-        if (mkdir(p, 0755) < 0 ||
-            mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") < 0)
+        if (mkdir(p, 0755) < 0 || mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC,
+                                        "newinstance,ptmxmode=0666,mode=0620") < 0)
                 _exit(108);
         snprintf(p, sizeof(p), "%s/dev/ptmx", root);
         if (symlink("pts/ptmx", p) < 0)
                 _exit(109);
-        if (chdir(root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 ||
-            chdir("/") < 0)
+        if (chdir(root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
+            umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
                 _exit(110);
         char *argv[] = { "true", NULL };
         execve("/usr/bin/true", argv, (char *[]){ NULL });
@@ -195,7 +198,8 @@ int main(int argc, char **argv)
                         die("waitpid");
                 t[i] = now_ms() - t0;
                 if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-                        fprintf(stderr, "bench-floor: iteration %d failed (status 0x%x)\n", i, status);
+                        fprintf(stderr, "bench-floor: iteration %d failed (status 0x%x)\n", i,
+                                status);
                         rm_tree(base);
                         return 1;
                 }
@@ -207,8 +211,8 @@ int main(int argc, char **argv)
                 for (int i = 0; i < n; i++)
                         printf("sample %.3f\n", t[i]);
         qsort(t, (size_t)n, sizeof(double), cmp);
-        printf("iterations %d  p50 %.2f ms  p99 %.2f ms  min %.2f ms  max %.2f ms\n", n,
-               t[n / 2], t[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1], t[0], t[n - 1]);
+        printf("iterations %d  p50 %.2f ms  p99 %.2f ms  min %.2f ms  max %.2f ms\n", n, t[n / 2],
+               t[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1], t[0], t[n - 1]);
         free(t);
         rm_tree(base);
         return 0;

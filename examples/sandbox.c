@@ -65,7 +65,9 @@ int main(void)
         struct cove_client *c = NULL;
         struct cove_runtime rt = { 0 };
         struct cove_process_callbacks cb = {
-                .on_start = on_start, .on_stdout = print_out, .on_stderr = print_err,
+                .on_start = on_start,
+                .on_stdout = print_out,
+                .on_stderr = print_err,
                 .on_end = on_end,
         };
         json_t *sandbox = NULL, *request;
@@ -100,8 +102,7 @@ int main(void)
 
         /* A streaming run: output arrives through the callbacks while the command runs. */
         request = json_pack("{s:{s:s,s:[s,s]},s:b}", "process", "cmd", "sh", "args", "-lc",
-                            "echo hello from $(uname -n); echo to stderr >&2; exit 3", "stdin",
-                            0);
+                            "echo hello from $(uname -n); echo to stderr >&2; exit 3", "stdin", 0);
         if (cove_process_start(c, &rt, request, &cb, &exit_code, NULL, &err) < 0) {
                 json_decref(request);
                 ret = fail("run command", &err);
@@ -119,11 +120,8 @@ int main(void)
         printf("read back %zu bytes: %s", len, data);
         ret = exit_code == 3 && len == strlen(text) && memcmp(data, text, len) == 0 ? 0 : 1;
 
-delete:
-        if (cove_sandbox_delete(c, id, &err) < 0)
-                ret = fail("delete sandbox", &err);
-        else
-                printf("deleted %s\n", id);
+        delete : if (cove_sandbox_delete(c, id, &err) < 0) ret = fail("delete sandbox", &err);
+        else printf("deleted %s\n", id);
 out:
         free(data);
         cove_runtime_release(&rt);

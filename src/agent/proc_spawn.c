@@ -161,8 +161,8 @@ static int spawn_child_main(void *arg)
                 child_fail(ep_w, STAGE_SETUP, errno);
         /* Raw system calls: glibc's setuid() would ask every thread of the parent (whose
          * memory this is) to change credentials too. */
-        if (syscall(SYS_setgroups, u->ngroups, u->groups) < 0 ||
-            syscall(SYS_setgid, u->gid) < 0 || syscall(SYS_setuid, u->uid) < 0)
+        if (syscall(SYS_setgroups, u->ngroups, u->groups) < 0 || syscall(SYS_setgid, u->gid) < 0 ||
+            syscall(SYS_setuid, u->uid) < 0)
                 child_fail(ep_w, STAGE_CREDS, errno);
         if (chdir(o->cwd) < 0)
                 child_fail(ep_w, STAGE_CHDIR, errno);

@@ -80,11 +80,11 @@ int parse_kv_list(char **items, const char *flag, json_t **ret);
 struct cli_req {
         const char *action; /* "create sandbox" */
         const char *method;
-        char *path;         /* owned, relative to the API root: "/sandboxes/x" */
-        json_t *query;      /* owned object, may be NULL */
-        json_t *body;       /* owned, may be NULL */
-        json_t *ids;        /* owned array, may be NULL */
-        json_t *notes;      /* owned array, may be NULL */
+        char *path;    /* owned, relative to the API root: "/sandboxes/x" */
+        json_t *query; /* owned object, may be NULL */
+        json_t *body;  /* owned, may be NULL */
+        json_t *ids;   /* owned array, may be NULL */
+        json_t *notes; /* owned array, may be NULL */
         bool destructive;
 };
 

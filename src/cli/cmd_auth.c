@@ -37,7 +37,7 @@ static int check_key(struct cove_client *c, char **ret_team, struct cove_error *
                 size_t i;
                 char *team = NULL;
 
-                json_array_foreach(res.body, i, t) {
+                json_array_foreach (res.body, i, t) {
                         if (json_is_true(json_object_get(t, "isDefault")) || !team) {
                                 free(team);
                                 team = json_str(t, "teamID") ? xstrdup(json_str(t, "teamID"))
@@ -101,8 +101,7 @@ static int auth_login(int argc, char **argv)
         };
         static int arg_key_stdin = -1;
         static const struct opt opts[] = {
-                { "api-key-stdin", NULL, OPT_BOOL, &arg_key_stdin, "read the key from stdin" },
-                {}
+                { "api-key-stdin", NULL, OPT_BOOL, &arg_key_stdin, "read the key from stdin" }, {}
         };
         cleanup_free char **pos = NULL;
         cleanup_free char *key = NULL, *url = NULL, *team = NULL, *masked = NULL;
@@ -129,11 +128,12 @@ static int auth_login(int argc, char **argv)
                 return usage_error(&help, "no API key given (use --api-key or --api-key-stdin)");
         }
         if (arg_dry_run) {
-                struct cli_req rq = { .action = "check API key", .method = "GET",
+                struct cli_req rq = { .action = "check API key",
+                                      .method = "GET",
                                       .path = xstrdup("/teams") };
 
-                cli_req_note(&rq, "then store the URL '%s' and the key in '%s' (mode 0600)",
-                             url, cfg.config_path);
+                cli_req_note(&rq, "then store the URL '%s' and the key in '%s' (mode 0600)", url,
+                             cfg.config_path);
                 cli_print_dry_run(&rq);
                 cli_req_release(&rq);
                 cove_config_release(&cfg);
@@ -145,8 +145,10 @@ static int auth_login(int argc, char **argv)
         if (r < 0) {
                 cove_config_release(&cfg);
                 if (err && err->kind == COVE_ERROR_AUTH) {
-                        fprintf(stderr, "cove: the server at '%s' rejected this API key; nothing "
-                                        "was stored\n", url);
+                        fprintf(stderr,
+                                "cove: the server at '%s' rejected this API key; nothing "
+                                "was stored\n",
+                                url);
                         cove_error_free(&err);
                         return EXIT_AUTH;
                 }
@@ -194,7 +196,8 @@ static int auth_status(int argc, char **argv)
                 return cli_error(&err);
         masked = mask_key(cfg.api_key);
         if (arg_dry_run) {
-                struct cli_req rq = { .action = "check API key", .method = "GET",
+                struct cli_req rq = { .action = "check API key",
+                                      .method = "GET",
                                       .path = xstrdup("/teams") };
 
                 cli_print_dry_run(&rq);

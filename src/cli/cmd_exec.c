@@ -31,7 +31,7 @@ struct session {
         const struct cove_runtime *rt;
         json_t *request;
         bool background;
-        int ev[2]; /* stream thread → main: 'S' started, 'E' ended */
+        int ev[2];           /* stream thread → main: 'S' started, 'E' ended */
         volatile int cancel; /* set by the main thread: the stream returns -ECANCELED */
         int signal;          /* the signal that cancelled it, 0 */
 
@@ -210,8 +210,9 @@ static void forward_stdin(struct session *s, bool forward, int sigfd, bool *ende
 static int process_run(struct cove_client *c, const struct cove_runtime *rt, json_t *request,
                        bool background, bool forward, int sigfd)
 {
-        struct session s = { .c = c, .rt = rt, .request = request, .background = background,
-                             .ev = { -1, -1 } };
+        struct session s = {
+                .c = c, .rt = rt, .request = request, .background = background, .ev = { -1, -1 }
+        };
         pthread_t thread;
         bool ended = false;
         int r;
@@ -458,8 +459,8 @@ static int pty_loop(struct session *s, int sfd)
                         }
                         /* Ctrl-C, Ctrl-D … are bytes for the remote terminal. An error here
                          * means the process is gone; its end event follows. */
-                        (void)cove_process_send_input(s->c, s->rt, s->pid, true, chunk,
-                                                      (size_t)n, NULL);
+                        (void)cove_process_send_input(s->c, s->rt, s->pid, true, chunk, (size_t)n,
+                                                      NULL);
                 }
         }
 }
@@ -572,10 +573,13 @@ int cmd_sandbox_connect(int argc, char **argv)
                 struct cli_req rq = { .action = "connect to sandbox", .method = "POST" };
 
                 rq.path = xasprintf("/sandboxes/%s/connect", pos[0]);
-                rq.body = json_pack("{s:I}", "timeout", (json_int_t)(a_timeout > 0 ? a_timeout : 0));
+                rq.body =
+                        json_pack("{s:I}", "timeout", (json_int_t)(a_timeout > 0 ? a_timeout : 0));
                 rq.ids = json_pack("[s]", pos[0]);
-                cli_req_note(&rq, "then POST {envdUrl}/process.Process/Start '%s' on a terminal "
-                                  "of this window's size, stdin: true", a_shell);
+                cli_req_note(&rq,
+                             "then POST {envdUrl}/process.Process/Start '%s' on a terminal "
+                             "of this window's size, stdin: true",
+                             a_shell);
                 cli_print_dry_run(&rq);
                 cli_req_release(&rq);
                 return 0;

@@ -89,7 +89,7 @@ static const char *metadata_str(const json_t *md, struct buf *b)
         json_t *v;
 
         buf_reset(b);
-        json_object_foreach((json_t *)md, k, v)
+        json_object_foreach ((json_t *)md, k, v)
                 (void)buf_addf(b, "%s%s=%s", b->len ? "," : "", k,
                                json_string_value(v) ? json_string_value(v) : "");
         return buf_str(b);
@@ -97,22 +97,23 @@ static const char *metadata_str(const json_t *md, struct buf *b)
 
 static void sandbox_rows(const json_t *items)
 {
-        static const char *const hdr[] = { "SANDBOX ID", "TEMPLATE", "STATE", "STARTED",
-                                           "ENDS", "METADATA" };
+        static const char *const hdr[] = { "SANDBOX ID", "TEMPLATE", "STATE",
+                                           "STARTED",    "ENDS",     "METADATA" };
         struct table *t = table_new(hdr, ARRAY_SIZE(hdr));
         cleanup_buf struct buf b;
         const json_t *sb;
         size_t i;
 
         buf_init(&b, 64 * 1024);
-        json_array_foreach((json_t *)items, i, sb) {
+        json_array_foreach ((json_t *)items, i, sb) {
                 char started[32] = "";
                 const char *s = short_time(json_str(sb, "startedAt"));
 
                 if (s)
                         (void)snprintf(started, sizeof(started), "%s", s);
                 table_add(t, json_str(sb, "sandboxID"),
-                          json_str(sb, "alias") ? json_str(sb, "alias") : json_str(sb, "templateID"),
+                          json_str(sb, "alias") ? json_str(sb, "alias")
+                                                : json_str(sb, "templateID"),
                           json_str(sb, "state"), started, short_time(json_str(sb, "endAt")),
                           metadata_str(json_object_get(sb, "metadata"), &b));
         }
@@ -195,9 +196,9 @@ static int sandbox_create(int argc, char **argv)
                 return usage_error(&help, "unexpected argument '%s'", pos[1]);
         if (a_timeout > 86400)
                 return usage_error(&help, "--timeout is at most 86400 seconds");
-        interactive = a_connect > 0 ||
-                      (a_connect < 0 && a_no_connect <= 0 && arg_output != OUTPUT_JSON &&
-                       isatty(STDOUT_FILENO) && isatty(STDIN_FILENO));
+        interactive =
+                a_connect > 0 || (a_connect < 0 && a_no_connect <= 0 && arg_output != OUTPUT_JSON &&
+                                  isatty(STDOUT_FILENO) && isatty(STDIN_FILENO));
         if (parse_kv_list(a_md, "metadata", &md) < 0 || parse_kv_list(a_env, "env", &env) < 0) {
                 json_decref(md);
                 return EXIT_USAGE;
@@ -231,12 +232,14 @@ static int sandbox_create(int argc, char **argv)
                         if (!colon || colon == *v || colon[1] != '/') {
                                 json_decref(mounts);
                                 json_decref(body);
-                                return usage_error(&help, "--volume-mount takes name:/path, not "
-                                                          "'%s'", *v);
+                                return usage_error(&help,
+                                                   "--volume-mount takes name:/path, not "
+                                                   "'%s'",
+                                                   *v);
                         }
                         name = xstrndup(*v, (size_t)(colon - *v));
-                        json_array_append_new(mounts, json_pack("{s:s,s:s}", "name", name,
-                                                                "path", colon + 1));
+                        json_array_append_new(
+                                mounts, json_pack("{s:s,s:s}", "name", name, "path", colon + 1));
                 }
                 json_object_set_new(body, "volumeMounts", mounts);
         }
@@ -320,9 +323,9 @@ static int sandbox_list(int argc, char **argv)
         if (r)
                 return r;
         if (arg_output == OUTPUT_JSON) {
-                json_t *page = json_pack("{s:O,s:s?,s:b}", "items", res.body, "nextToken",
-                                         res.has_next ? res.next_token : NULL, "hasNext",
-                                         res.has_next);
+                json_t *page =
+                        json_pack("{s:O,s:s?,s:b}", "items", res.body, "nextToken",
+                                  res.has_next ? res.next_token : NULL, "hasNext", res.has_next);
 
                 if (!json_object_get(page, "nextToken"))
                         json_object_set_new(page, "nextToken", json_null());
@@ -361,14 +364,14 @@ static void logs_table(const json_t *body)
         const json_t *e;
         size_t i;
 
-        json_array_foreach(json_object_get(body, "logs"), i, e) {
+        json_array_foreach (json_object_get(body, "logs"), i, e) {
                 const char *lvl = json_str(e, "level");
                 char up[16] = "";
 
                 for (size_t k = 0; lvl && lvl[k] && k + 1 < sizeof(up); k++)
                         up[k] = (char)(lvl[k] >= 'a' && lvl[k] <= 'z' ? lvl[k] - 32 : lvl[k]);
-                printf("[%s] %s %s\n", json_str(e, "timestamp") ? json_str(e, "timestamp") : "",
-                       up, json_str(e, "message") ? json_str(e, "message") : "");
+                printf("[%s] %s %s\n", json_str(e, "timestamp") ? json_str(e, "timestamp") : "", up,
+                       json_str(e, "message") ? json_str(e, "message") : "");
         }
         if (json_is_true(json_object_get(body, "hasMore")))
                 fprintf(stderr, "More: --cursor %" JSON_INTEGER_FORMAT "\n",
@@ -536,7 +539,7 @@ static int list_all_ids(json_t *query, json_t *ids)
                 next = NULL;
                 if (cove_sandbox_list(cli_client(), query, &items, &next, &err) < 0)
                         return cli_error(&err);
-                json_array_foreach(items, i, sb)
+                json_array_foreach (items, i, sb)
                         json_array_append_new(ids, json_string(json_str(sb, "sandboxID")));
                 json_decref(items);
         } while (next);
@@ -580,8 +583,10 @@ static int sandbox_kill(int argc, char **argv)
                         return EXIT_USAGE;
                 }
                 if (arg_dry_run) {
-                        struct cli_req rq = { .action = "delete sandboxes", .method = "GET",
-                                              .path = xstrdup("/sandboxes"), .query = query,
+                        struct cli_req rq = { .action = "delete sandboxes",
+                                              .method = "GET",
+                                              .path = xstrdup("/sandboxes"),
+                                              .query = query,
                                               .destructive = true };
 
                         cli_req_note(&rq, "then DELETE /sandboxes/{sandboxID} for every sandbox "
@@ -613,8 +618,10 @@ static int sandbox_kill(int argc, char **argv)
                 ids = ids_of(pos);
         }
         if (arg_dry_run) {
-                struct cli_req rq = { .action = "delete sandbox", .method = "DELETE",
-                                      .ids = ids, .destructive = true };
+                struct cli_req rq = { .action = "delete sandbox",
+                                      .method = "DELETE",
+                                      .ids = ids,
+                                      .destructive = true };
 
                 rq.path = json_array_size(ids) == 1
                                   ? xasprintf("/sandboxes/%s",
@@ -624,7 +631,7 @@ static int sandbox_kill(int argc, char **argv)
                 cli_req_release(&rq);
                 return 0;
         }
-        json_array_foreach(ids, i, id) {
+        json_array_foreach (ids, i, id) {
                 struct cove_error *err = NULL;
 
                 if (cove_sandbox_delete(cli_client(), json_string_value(id), &err) < 0) {
@@ -814,13 +821,11 @@ static int volume_delete(int argc, char **argv)
 
 static int volume_group(int argc, char **argv)
 {
-        static const struct cmd cmds[] = {
-                { "create", NULL, volume_create, "create a volume" },
-                { "list", "ls", volume_list, "list volumes" },
-                { "get", NULL, volume_get, "show a volume" },
-                { "delete", "rm", volume_delete, "delete a volume" },
-                {}
-        };
+        static const struct cmd cmds[] = { { "create", NULL, volume_create, "create a volume" },
+                                           { "list", "ls", volume_list, "list volumes" },
+                                           { "get", NULL, volume_get, "show a volume" },
+                                           { "delete", "rm", volume_delete, "delete a volume" },
+                                           {} };
         return cmd_dispatch(cmds, argv[0], argc, argv);
 }
 
@@ -854,13 +859,11 @@ static int sandbox_events(int argc, char **argv)
         static char **a_type;
         static int64_t a_limit = -1, a_offset = -1;
         static int a_asc = -1;
-        static const struct opt opts[] = {
-                { "type", NULL, OPT_LIST, &a_type, "event type" },
-                { "limit", NULL, OPT_INT, &a_limit, "default 10" },
-                { "offset", NULL, OPT_INT, &a_offset, "skip N" },
-                { "order-asc", NULL, OPT_BOOL, &a_asc, "oldest first" },
-                {}
-        };
+        static const struct opt opts[] = { { "type", NULL, OPT_LIST, &a_type, "event type" },
+                                           { "limit", NULL, OPT_INT, &a_limit, "default 10" },
+                                           { "offset", NULL, OPT_INT, &a_offset, "skip N" },
+                                           { "order-asc", NULL, OPT_BOOL, &a_asc, "oldest first" },
+                                           {} };
         cleanup_free char **pos = NULL;
         struct cli_req rq = { .action = "list events", .method = "GET" };
         int n = opt_parse(argc, argv, opts, &help, 0, &pos);
@@ -1074,7 +1077,8 @@ static int webhook_deliveries(int argc, char **argv)
         static const struct opt opts[] = {
                 { "webhook-id", NULL, OPT_STRING, &a_wh, "one webhook's deliveries" },
                 { "event-id", NULL, OPT_STRING, &a_ev, "one event's deliveries" },
-                { "status", NULL, OPT_STRING, &a_status, "pending | retrying | delivered | failed | dead_lettered" },
+                { "status", NULL, OPT_STRING, &a_status,
+                  "pending | retrying | delivered | failed | dead_lettered" },
                 { "limit", NULL, OPT_INT, &a_limit, "default 10" },
                 { "offset", NULL, OPT_INT, &a_offset, "skip N" },
                 {}
@@ -1145,12 +1149,11 @@ static int team_metrics_common(int argc, char **argv, bool max)
         };
         static int64_t a_start = -1, a_end = -1;
         static const char *a_metric = "concurrent_sandboxes";
-        static const struct opt opts[] = {
-                { "start", NULL, OPT_INT, &a_start, "Unix seconds" },
-                { "end", NULL, OPT_INT, &a_end, "Unix seconds" },
-                { "metric", NULL, OPT_STRING, &a_metric, "metrics-max only" },
-                {}
-        };
+        static const struct opt opts[] = { { "start", NULL, OPT_INT, &a_start, "Unix seconds" },
+                                           { "end", NULL, OPT_INT, &a_end, "Unix seconds" },
+                                           { "metric", NULL, OPT_STRING, &a_metric,
+                                             "metrics-max only" },
+                                           {} };
         cleanup_free char **pos = NULL;
         struct cli_req rq = { .action = max ? "team metrics max" : "team metrics",
                               .method = "GET" };
@@ -1185,12 +1188,11 @@ static int team_metrics_max(int argc, char **argv)
 
 static int team_group(int argc, char **argv)
 {
-        static const struct cmd cmds[] = {
-                { "list", "ls", team_list, "list your teams" },
-                { "metrics", NULL, team_metrics, "team metrics" },
-                { "metrics-max", NULL, team_metrics_max, "maximum of a team metric" },
-                {}
-        };
+        static const struct cmd cmds[] = { { "list", "ls", team_list, "list your teams" },
+                                           { "metrics", NULL, team_metrics, "team metrics" },
+                                           { "metrics-max", NULL, team_metrics_max,
+                                             "maximum of a team metric" },
+                                           {} };
         return cmd_dispatch(cmds, argv[0], argc, argv);
 }
 
@@ -1205,7 +1207,7 @@ static void observability_table(const json_t *body)
                 printf("  %-10s %s%s%s\n", k, json_str(c, "status") ? json_str(c, "status") : "-",
                        json_str(c, "message") ? ": " : "",
                        json_str(c, "message") ? json_str(c, "message") : "");
-        json_array_foreach(json_object_get(body, "checks"), i, c)
+        json_array_foreach (json_object_get(body, "checks"), i, c)
                 printf("  check  %-9s %s %s/%s: %lld of %lld\n",
                        json_str(c, "status") ? json_str(c, "status") : "-",
                        json_str(c, "scope") ? json_str(c, "scope") : "-",
@@ -1213,7 +1215,7 @@ static void observability_table(const json_t *body)
                        json_str(c, "metric") ? json_str(c, "metric") : "-",
                        (long long)json_integer_value(json_object_get(c, "used")),
                        (long long)json_integer_value(json_object_get(c, "limit")));
-        json_array_foreach(json_object_get(body, "actions"), i, c)
+        json_array_foreach (json_object_get(body, "actions"), i, c)
                 printf("  action %-13s %s\n", json_str(c, "status") ? json_str(c, "status") : "-",
                        json_str(c, "message") ? json_str(c, "message") : "-");
 }

@@ -55,21 +55,19 @@ static int resolve(const char *ref, char **ret_id)
 
 static void templates_table(const json_t *body)
 {
-        static const char *const hdr[] = { "TEMPLATE ID", "NAMES", "STATUS", "PUBLIC",
-                                           "UPDATED" };
+        static const char *const hdr[] = { "TEMPLATE ID", "NAMES", "STATUS", "PUBLIC", "UPDATED" };
         struct table *t = table_new(hdr, ARRAY_SIZE(hdr));
         const json_t *tp, *nm;
         size_t i, k;
 
-        json_array_foreach((json_t *)body, i, tp) {
+        json_array_foreach ((json_t *)body, i, tp) {
                 char names[256] = "";
                 size_t used = 0;
 
-                json_array_foreach(json_object_get(tp, "names"), k, nm)
+                json_array_foreach (json_object_get(tp, "names"), k, nm)
                         if (used + 2 < sizeof(names))
-                                used += (size_t)snprintf(names + used, sizeof(names) - used,
-                                                         "%s%s", k ? "," : "",
-                                                         json_string_value(nm));
+                                used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s",
+                                                         k ? "," : "", json_string_value(nm));
                 table_add(t, json_str(tp, "templateID"), names, json_str(tp, "buildStatus"),
                           json_is_true(json_object_get(tp, "public")) ? "yes" : "no",
                           short_time(json_str(tp, "updatedAt")));
@@ -84,12 +82,11 @@ static int template_list(int argc, char **argv)
                                               "List templates." };
         static const char *a_vis;
         static int64_t a_limit = -1, a_offset = -1;
-        static const struct opt opts[] = {
-                { "visibility", NULL, OPT_STRING, &a_vis, "personal | private | team | public" },
-                { "limit", NULL, OPT_INT, &a_limit, "page size" },
-                { "offset", NULL, OPT_INT, &a_offset, "skip N" },
-                {}
-        };
+        static const struct opt opts[] = { { "visibility", NULL, OPT_STRING, &a_vis,
+                                             "personal | private | team | public" },
+                                           { "limit", NULL, OPT_INT, &a_limit, "page size" },
+                                           { "offset", NULL, OPT_INT, &a_offset, "skip N" },
+                                           {} };
         cleanup_free char **pos = NULL;
         struct cli_req rq = { .action = "list templates", .method = "GET" };
         int n = opt_parse(argc, argv, opts, &help, 0, &pos);
@@ -108,10 +105,9 @@ static int template_list(int argc, char **argv)
 }
 
 /* `<verb> <template> [more…]`: resolve the template, then `method` on fmt(id, pos[1]). */
-static int resolved_cmd(int argc, char **argv, const struct cmd_help *help,
-                        const struct opt *opts, int nargs, const char *action,
-                        const char *method, const char *fmt, void (*fill_query)(json_t *q),
-                        bool destructive)
+static int resolved_cmd(int argc, char **argv, const struct cmd_help *help, const struct opt *opts,
+                        int nargs, const char *action, const char *method, const char *fmt,
+                        void (*fill_query)(json_t *q), bool destructive)
 {
         cleanup_free char **pos = NULL;
         cleanup_free char *id = NULL;
@@ -126,8 +122,9 @@ static int resolved_cmd(int argc, char **argv, const struct cmd_help *help,
 
         if (n < 0 || n != nargs) {
                 cli_req_release(&rq);
-                return n < 0 ? EXIT_USAGE : usage_error(help, "expected %d argument%s", nargs,
-                                                        nargs == 1 ? "" : "s");
+                return n < 0 ? EXIT_USAGE
+                             : usage_error(help, "expected %d argument%s", nargs,
+                                           nargs == 1 ? "" : "s");
         }
         r = resolve(pos[0], &id);
         if (r) {
@@ -140,8 +137,10 @@ static int resolved_cmd(int argc, char **argv, const struct cmd_help *help,
 #pragma GCC diagnostic pop
         rq.ids = json_pack("[s]", pos[0]);
         if (arg_dry_run)
-                cli_req_note(&rq, "the reference '%s' is first resolved with GET "
-                                  "/templates/resolve/%s", pos[0], pos[0]);
+                cli_req_note(&rq,
+                             "the reference '%s' is first resolved with GET "
+                             "/templates/resolve/%s",
+                             pos[0], pos[0]);
         return send_print(&rq, NULL);
 }
 
@@ -187,11 +186,10 @@ static int template_get(int argc, char **argv)
         static const struct cmd_help help = { "cove template get <template> [--limit N] "
                                               "[--next-token T]",
                                               "Show a template and its build history." };
-        static const struct opt opts[] = {
-                { "limit", NULL, OPT_INT, &g_limit, "builds per page" },
-                { "next-token", NULL, OPT_STRING, &g_next, "build ID to continue from" },
-                {}
-        };
+        static const struct opt opts[] = { { "limit", NULL, OPT_INT, &g_limit, "builds per page" },
+                                           { "next-token", NULL, OPT_STRING, &g_next,
+                                             "build ID to continue from" },
+                                           {} };
 
         return resolved_cmd(argc, argv, &help, opts, 1, "get template", "GET", "/templates/%s%s",
                             get_query, false);
@@ -227,8 +225,10 @@ static int template_rollback(int argc, char **argv)
         rq.body = json_pack("{s:s}", "buildID", pos[1]);
         rq.ids = json_pack("[s]", pos[0]);
         if (arg_dry_run)
-                cli_req_note(&rq, "the reference '%s' is first resolved with GET "
-                                  "/templates/resolve/%s", pos[0], pos[0]);
+                cli_req_note(&rq,
+                             "the reference '%s' is first resolved with GET "
+                             "/templates/resolve/%s",
+                             pos[0], pos[0]);
         return send_print(&rq, NULL);
 }
 
@@ -246,12 +246,11 @@ static int template_status(int argc, char **argv)
         static const struct cmd_help help = { "cove template status <template> <build-id> "
                                               "[--logs-offset N] [--limit N] [--level L]",
                                               "A build's status and new log entries." };
-        static const struct opt opts[] = {
-                { "logs-offset", NULL, OPT_INT, &g_offset, "log entries to skip" },
-                { "limit", NULL, OPT_INT, &g_limit, "log entries" },
-                { "level", NULL, OPT_STRING, &g_level, "minimum level" },
-                {}
-        };
+        static const struct opt opts[] = { { "logs-offset", NULL, OPT_INT, &g_offset,
+                                             "log entries to skip" },
+                                           { "limit", NULL, OPT_INT, &g_limit, "log entries" },
+                                           { "level", NULL, OPT_STRING, &g_level, "minimum level" },
+                                           {} };
 
         return resolved_cmd(argc, argv, &help, opts, 2, "build status", "GET",
                             "/templates/%s/builds/%s/status", status_query, false);
@@ -366,18 +365,16 @@ static int tags_list(int argc, char **argv)
         static const struct cmd_help help = { "cove template tags list <template>",
                                               "List a template's tags." };
 
-        return resolved_cmd(argc, argv, &help, NULL, 1, "list tags", "GET",
-                            "/templates/%s/tags%s", NULL, false);
+        return resolved_cmd(argc, argv, &help, NULL, 1, "list tags", "GET", "/templates/%s/tags%s",
+                            NULL, false);
 }
 
 static int tags_group(int argc, char **argv)
 {
-        static const struct cmd cmds[] = {
-                { "assign", NULL, tags_assign, "point tags at a build" },
-                { "list", "ls", tags_list, "list tags" },
-                { "remove", "rm", tags_remove, "remove tags" },
-                {}
-        };
+        static const struct cmd cmds[] = { { "assign", NULL, tags_assign, "point tags at a build" },
+                                           { "list", "ls", tags_list, "list tags" },
+                                           { "remove", "rm", tags_remove, "remove tags" },
+                                           {} };
         return cmd_dispatch(cmds, argv[0], argc, argv);
 }
 

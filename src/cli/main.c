@@ -41,9 +41,9 @@ static void print_opts(const struct opt *opts)
                                    : o->type == OPT_INT  ? " N"
                                    : o->type == OPT_LIST ? " VALUE..."
                                                          : "";
-                cleanup_free char *left = xasprintf("--%s%s%s%s", o->name, meta,
-                                                    o->alias ? ", --" : "",
-                                                    o->alias ? o->alias : "");
+                cleanup_free char *left =
+                        xasprintf("--%s%s%s%s", o->name, meta, o->alias ? ", --" : "",
+                                  o->alias ? o->alias : "");
 
                 printf("  %-34s %s\n", left, o->help ? o->help : "");
         }
@@ -215,8 +215,8 @@ int opt_parse(int argc, char **argv, const struct opt *opts, const struct cmd_he
                         return -1;
                 }
                 oname = xstrndup(name, n);
-                if (opt_set(o, oname, eq ? eq + 1 : NULL, &consumed, i + 1 < argc ? argv[i + 1] : NULL,
-                            help) < 0) {
+                if (opt_set(o, oname, eq ? eq + 1 : NULL, &consumed,
+                            i + 1 < argc ? argv[i + 1] : NULL, help) < 0) {
                         free(pos);
                         return -1;
                 }
@@ -231,8 +231,7 @@ int opt_parse(int argc, char **argv, const struct opt *opts, const struct cmd_he
                         arg_output = OUTPUT_TABLE;
                 else {
                         free(pos);
-                        usage_error(help, "--output takes json or table, not '%s'",
-                                    arg_output_str);
+                        usage_error(help, "--output takes json or table, not '%s'", arg_output_str);
                         return -1;
                 }
         }
@@ -306,8 +305,8 @@ static void group_help(const struct cmd *table, const char *group, FILE *f)
 {
         fprintf(f, "Usage: %s <command> [flags]\n\nCommands:\n", group);
         for (const struct cmd *c = table; c->name; c++) {
-                cleanup_free char *left = c->aliases ? xasprintf("%s (%s)", c->name, c->aliases)
-                                                     : xstrdup(c->name);
+                cleanup_free char *left =
+                        c->aliases ? xasprintf("%s (%s)", c->name, c->aliases) : xstrdup(c->name);
 
                 fprintf(f, "  %-24s %s\n", left, c->summary);
         }
@@ -423,8 +422,7 @@ void cli_print_dry_run(const struct cli_req *rq)
         } else {
                 full = xasprintf("/api/v1%s", rq->path);
         }
-        o = json_pack("{s:s,s:s,s:s}", "action", rq->action, "method", rq->method, "path",
-                      full);
+        o = json_pack("{s:s,s:s,s:s}", "action", rq->action, "method", rq->method, "path", full);
         json_object_set_new(o, "query", rq->query ? json_incref(rq->query) : json_object());
         if (rq->body)
                 json_object_set(o, "body", rq->body);

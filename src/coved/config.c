@@ -162,7 +162,8 @@ static const struct setting settings[] = {
         I("node-memory-reserve-mb", node_memory_reserve_mb, "1024", 0, 1048576,
           "memory kept for the host: all sandboxes together get the host's RAM minus this (MiB)"),
         I("io-weight", io_weight, "100", 1, 10000,
-          "I/O weight of each sandbox where the kernel can weigh I/O (v2 io.weight, v1 blkio.weight)"),
+          "I/O weight of each sandbox where the kernel can weigh I/O (v2 io.weight, v1 "
+          "blkio.weight)"),
         S("cgroup-parent", cgroup_parent, "cove",
           "cgroup of all sandboxes (their node budget), relative to the cgroup roots"),
         I("warm-pool-size", warm_pool_size, "0", 0, 1000,

@@ -80,13 +80,13 @@ struct coved_config {
         int64_t max_active;             /* requests doing blocking work at once */
         int64_t max_active_sandbox;     /* ... for one sandbox's runtime API */
         /* issue 7: the sandboxes' user namespaces, disk admission, the node budget */
-        int64_t uid_base;          /* first host uid of the sandboxes' user namespaces */
-        int64_t uid_ranges;        /* blocks of 65,536 uids from uid_base */
-        int64_t disk_reserve_mb;   /* free space no sandbox may eat into */
-        int64_t node_pids_reserve; /* pids kept for the host */
+        int64_t uid_base;               /* first host uid of the sandboxes' user namespaces */
+        int64_t uid_ranges;             /* blocks of 65,536 uids from uid_base */
+        int64_t disk_reserve_mb;        /* free space no sandbox may eat into */
+        int64_t node_pids_reserve;      /* pids kept for the host */
         int64_t node_memory_reserve_mb; /* memory kept for the host */
-        int64_t io_weight;         /* per sandbox, where the kernel weighs I/O */
-        char *cgroup_parent;       /* "cove": the parent cgroup of every sandbox */
+        int64_t io_weight;              /* per sandbox, where the kernel weighs I/O */
+        char *cgroup_parent;            /* "cove": the parent cgroup of every sandbox */
         /* issue 10: the warm pool (manager/warm.c) */
         int64_t warm_pool_size;    /* pre-started sandboxes kept per pooled template; 0 = none */
         char *warm_pool_templates; /* comma-separated template references ("base") */

@@ -20,9 +20,9 @@
 #include <stdarg.h>
 
 struct cove_err {
-        int errnum; /* positive errno value */
-        int status; /* HTTP status override, 0 = derive from errnum */
-        char *msg;  /* owned; "open 'etc/passwd': No such file or directory" */
+        int errnum;    /* positive errno value */
+        int status;    /* HTTP status override, 0 = derive from errnum */
+        char *msg;     /* owned; "open 'etc/passwd': No such file or directory" */
         char *details; /* owned or NULL: a JSON object (text) for the error body's top-level
                         * "details" (spec README §5.4, quota errors) */
 };
@@ -34,7 +34,8 @@ int cove_err_set(struct cove_err **err, int errnum, const char *fmt, ...)
 /* Like cove_err_set() with an explicit HTTP status (for spec-mandated statuses). */
 int cove_err_set_status(struct cove_err **err, int status, int errnum, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
-int cove_err_wrap(struct cove_err **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cove_err_wrap(struct cove_err **err, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
 void cove_err_free(struct cove_err **err);
 /* Attaches details (JSON object text, taken over) to a set err; no-op (frees) otherwise. */
 void cove_err_set_details(struct cove_err **err, char *details);

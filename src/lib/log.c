@@ -69,10 +69,12 @@ int log_internal(enum log_level level, int err, const char *fmt, ...)
                 char emsg[sizeof(msg) * 2];
                 json_escape_into(emsg, sizeof(emsg), msg);
                 (void)snprintf(line, sizeof(line),
-                               "{\"time\":\"%s\",\"level\":\"%s\",\"ident\":\"%s\"%s%s%s%s%s%s,\"msg\":\"%s\"}\n",
+                               "{\"time\":\"%s\",\"level\":\"%s\",\"ident\":\"%s\"%s%s%s%s%s%s,"
+                               "\"msg\":\"%s\"}\n",
                                ts, level_names[level], log_ident,
-                               ctx_request ? ",\"request_id\":\"" : "", ctx_request ? ctx_request : "",
-                               ctx_request ? "\"" : "", ctx_sandbox ? ",\"sandbox_id\":\"" : "",
+                               ctx_request ? ",\"request_id\":\"" : "",
+                               ctx_request ? ctx_request : "", ctx_request ? "\"" : "",
+                               ctx_sandbox ? ",\"sandbox_id\":\"" : "",
                                ctx_sandbox ? ctx_sandbox : "", ctx_sandbox ? "\"" : "", emsg);
         } else {
                 (void)snprintf(line, sizeof(line), "%s %s[%d] %s: %s%s%s%s%s%s\n", ts, log_ident,

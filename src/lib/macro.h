@@ -21,15 +21,16 @@
 #include <unistd.h>
 #include <dirent.h>
 
-#define UNUSED          __attribute__((unused))
-#define ARRAY_SIZE(a)   (sizeof(a) / sizeof((a)[0]))
-#define STRLEN(s)       (sizeof("" s "") - 1)
-#define streq(a, b)     (strcmp((a), (b)) == 0)
-#define MIN(a, b)       ((a) < (b) ? (a) : (b))
-#define MAX(a, b)       ((a) > (b) ? (a) : (b))
+#define UNUSED        __attribute__((unused))
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define STRLEN(s)     (sizeof("" s "") - 1)
+#define streq(a, b)   (strcmp((a), (b)) == 0)
+#define MIN(a, b)     ((a) < (b) ? (a) : (b))
+#define MAX(a, b)     ((a) > (b) ? (a) : (b))
 
 /* Upper bound of the decimal length of an integer type, with sign (systemd). */
-#define DECIMAL_STR_MAX(type) (2U + (sizeof(type) <= 1 ? 3U : sizeof(type) <= 2 ? 5U : sizeof(type) <= 4 ? 10U : 20U))
+#define DECIMAL_STR_MAX(type)                                                                      \
+        (2U + (sizeof(type) <= 1 ? 3U : sizeof(type) <= 2 ? 5U : sizeof(type) <= 4 ? 10U : 20U))
 
 #define TAKE_PTR(p)                                                                                \
         ({                                                                                         \

@@ -27,8 +27,7 @@ void cove_error_free(struct cove_error **err)
         *err = NULL;
 }
 
-int error_set(struct cove_error **err, int kind, int http_status, int errnum, const char *fmt,
-              ...)
+int error_set(struct cove_error **err, int kind, int http_status, int errnum, const char *fmt, ...)
 {
         struct cove_error *e;
         va_list ap;
@@ -103,8 +102,7 @@ int error_from_result(const struct http_result *r, const char *what, struct cove
         if (msg)
                 ret = error_set(err, kind, (int)r->status, errnum, "%s", msg);
         else
-                ret = error_set(err, kind, (int)r->status, errnum, "%s: HTTP %ld", what,
-                                r->status);
+                ret = error_set(err, kind, (int)r->status, errnum, "%s: HTTP %ld", what, r->status);
         if (err && *err && (*err)->http_status == (int)r->status && !(*err)->request_id) {
                 (*err)->request_id = rid ? xstrdup(rid) : NULL;
                 (*err)->code = code ? xstrdup(code) : NULL;
@@ -167,8 +165,8 @@ static int config_read(const char *path, json_t **ret, struct cove_error **err)
 
         if (access(path, F_OK) < 0) {
                 if (errno != ENOENT)
-                        return error_set(err, COVE_ERROR_USAGE, 0, errno, "config '%s': %s",
-                                         path, strerror(errno));
+                        return error_set(err, COVE_ERROR_USAGE, 0, errno, "config '%s': %s", path,
+                                         strerror(errno));
                 *ret = json_object();
                 return 0;
         }
@@ -217,7 +215,8 @@ int cove_config_load(struct cove_config *cfg, const char *flag_url, const char *
         if (flag_url) {
                 url = flag_url;
                 cfg->url_source = "flag";
-        } else if ((v = getenv_nonempty("COVE_URL")) || (v = getenv_nonempty("SEACLOUD_BASE_URL"))) {
+        } else if ((v = getenv_nonempty("COVE_URL")) ||
+                   (v = getenv_nonempty("SEACLOUD_BASE_URL"))) {
                 url = v;
                 cfg->url_source = "env";
         } else if ((v = json_string_value(json_object_get(stored, "url"))) && *v) {
@@ -230,8 +229,8 @@ int cove_config_load(struct cove_config *cfg, const char *flag_url, const char *
         cfg->url = cove_url_normalize(url);
         if (!cfg->url) {
                 r = error_set(err, COVE_ERROR_USAGE, 0, EINVAL,
-                              "invalid server URL '%s' (from %s): expected http://HOST:PORT",
-                              url, cfg->url_source);
+                              "invalid server URL '%s' (from %s): expected http://HOST:PORT", url,
+                              cfg->url_source);
                 json_decref(stored);
                 cove_config_release(cfg);
                 return r;
@@ -585,12 +584,12 @@ char *cove_query_string(const json_t *query)
         json_t *v;
 
         buf_init(&b, 1024 * 1024);
-        json_object_foreach((json_t *)query, key, v) {
+        json_object_foreach ((json_t *)query, key, v) {
                 if (json_is_array(v)) {
                         size_t i;
                         json_t *e;
 
-                        json_array_foreach(v, i, e)
+                        json_array_foreach (v, i, e)
                                 if (query_add_value(&b, key, e) < 0)
                                         return NULL;
                 } else if (query_add_value(&b, key, v) < 0) {
@@ -638,9 +637,8 @@ int cove_put_url(struct cove_client *c, const char *url, const void *data, size_
         return r < 0 ? r : 0;
 }
 
-int cove_api_call(struct cove_client *c, const char *method, const char *path,
-                  const json_t *query, const json_t *body, struct cove_response *ret,
-                  struct cove_error **err)
+int cove_api_call(struct cove_client *c, const char *method, const char *path, const json_t *query,
+                  const json_t *body, struct cove_response *ret, struct cove_error **err)
 {
         cleanup_free char *qs = NULL, *url = NULL, *bearer = NULL, *text = NULL;
         struct curl_slist *h = NULL;
@@ -697,8 +695,7 @@ int cove_api_call(struct cove_client *c, const char *method, const char *path,
                 parsed = json_loadb(res.body.ptr, res.body.len, 0, &jerr);
                 if (!parsed) {
                         r = error_set(err, COVE_ERROR_API, (int)res.status, EBADMSG,
-                                      "%s %s: response is not JSON: %s", method, path,
-                                      jerr.text);
+                                      "%s %s: response is not JSON: %s", method, path, jerr.text);
                         http_result_release(&res);
                         return r;
                 }
@@ -722,8 +719,9 @@ int cove_server_version(struct cove_client *c, char **ret_version, struct cove_e
         cleanup_free char *bearer = NULL;
         struct curl_slist *h = NULL;
         struct http_result res;
-        struct http_call call = { .method = "GET", .url = url, .max = COVE_MAX_RESPONSE,
-                                  .timeout_s = c->timeout_s };
+        struct http_call call = {
+                .method = "GET", .url = url, .max = COVE_MAX_RESPONSE, .timeout_s = c->timeout_s
+        };
         static const char marker[] = "cove_build_info{version=\"";
 
         if (c->api_key) {
@@ -745,7 +743,8 @@ int cove_server_version(struct cove_client *c, char **ret_version, struct cove_e
         const char *e = p ? strchr(p + sizeof(marker) - 1, '"') : NULL;
         if (!p || !e) {
                 http_result_release(&res);
-                return error_set(err, COVE_ERROR_API, 200, EBADMSG, "GET /metrics has no cove_build_info");
+                return error_set(err, COVE_ERROR_API, 200, EBADMSG,
+                                 "GET /metrics has no cove_build_info");
         }
         p += sizeof(marker) - 1;
         *ret_version = xstrndup(p, (size_t)(e - p));
@@ -850,8 +849,8 @@ int cove_sandbox_delete(struct cove_client *c, const char *id, struct cove_error
         return sandbox_action(c, "DELETE", id, NULL, NULL, NULL, err);
 }
 
-int cove_sandbox_connect(struct cove_client *c, const char *id, int timeout_s,
-                         json_t **ret_sandbox, struct cove_error **err)
+int cove_sandbox_connect(struct cove_client *c, const char *id, int timeout_s, json_t **ret_sandbox,
+                         struct cove_error **err)
 {
         struct cove_response res = {};
         json_t *body = json_pack("{s:i}", "timeout", timeout_s);
@@ -889,8 +888,8 @@ int cove_sandbox_refresh(struct cove_client *c, const char *id, int duration_s,
         return r;
 }
 
-int cove_sandbox_logs(struct cove_client *c, const char *id, const json_t *query,
-                      json_t **ret_logs, struct cove_error **err)
+int cove_sandbox_logs(struct cove_client *c, const char *id, const json_t *query, json_t **ret_logs,
+                      struct cove_error **err)
 {
         cleanup_free char *path = NULL;
         struct cove_response res = {};

@@ -70,10 +70,10 @@ void cove_error_free(struct cove_error **err);
  * NULL. All strings are owned by the struct; release with cove_config_release().
  */
 struct cove_config {
-        char *url;         /* normalised API root, e.g. "http://127.0.0.1:49982/api/v1" */
-        char *api_key;     /* may be NULL: no key anywhere */
-        char *project_id;  /* may be NULL */
-        char *config_path; /* the stored configuration file that was (or would be) read */
+        char *url;              /* normalised API root, e.g. "http://127.0.0.1:49982/api/v1" */
+        char *api_key;          /* may be NULL: no key anywhere */
+        char *project_id;       /* may be NULL */
+        char *config_path;      /* the stored configuration file that was (or would be) read */
         const char *url_source; /* static: "flag", "env", "config" or "default" */
         const char *key_source; /* static: "flag", "env", "config" or NULL */
 };
@@ -150,9 +150,8 @@ void cove_response_release(struct cove_response *r);
  * parameters); `body` (may be NULL: no body) is sent as JSON. A 2xx answer fills *ret (which
  * may be NULL to discard it); anything else is an error with the server's message.
  */
-int cove_api_call(struct cove_client *c, const char *method, const char *path,
-                  const json_t *query, const json_t *body, struct cove_response *ret,
-                  struct cove_error **err);
+int cove_api_call(struct cove_client *c, const char *method, const char *path, const json_t *query,
+                  const json_t *body, struct cove_response *ret, struct cove_error **err);
 
 /*
  * PUT `len` bytes to an absolute URL the server handed out (the pre-signed upload URL of
@@ -185,8 +184,8 @@ int cove_sandbox_get(struct cove_client *c, const char *id, json_t **ret_detail,
                      struct cove_error **err);
 int cove_sandbox_delete(struct cove_client *c, const char *id, struct cove_error **err);
 /* POST /connect {"timeout": timeout_s}; resumes a paused sandbox. *ret_sandbox: `Sandbox`. */
-int cove_sandbox_connect(struct cove_client *c, const char *id, int timeout_s,
-                         json_t **ret_sandbox, struct cove_error **err);
+int cove_sandbox_connect(struct cove_client *c, const char *id, int timeout_s, json_t **ret_sandbox,
+                         struct cove_error **err);
 int cove_sandbox_pause(struct cove_client *c, const char *id, struct cove_error **err);
 int cove_sandbox_set_timeout(struct cove_client *c, const char *id, int timeout_s,
                              struct cove_error **err);
@@ -194,8 +193,8 @@ int cove_sandbox_set_timeout(struct cove_client *c, const char *id, int timeout_
 int cove_sandbox_refresh(struct cove_client *c, const char *id, int duration_s,
                          struct cove_error **err);
 /* GET /sandboxes/{id}/logs with `query` (cursor, limit, direction, level, search). */
-int cove_sandbox_logs(struct cove_client *c, const char *id, const json_t *query,
-                      json_t **ret_logs, struct cove_error **err);
+int cove_sandbox_logs(struct cove_client *c, const char *id, const json_t *query, json_t **ret_logs,
+                      struct cove_error **err);
 
 /* ---- the runtime of one sandbox (runtime.md) --------------------------------------------- */
 
@@ -266,9 +265,9 @@ struct cove_process_callbacks {
  * `cancel` (may be NULL) is polled by libcurl's progress callback (at least about once a
  * second, and whenever data arrives); when it becomes non-zero the call returns -ECANCELED.
  */
-int cove_process_start(struct cove_client *c, const struct cove_runtime *rt,
-                       const json_t *request, const struct cove_process_callbacks *cb,
-                       void *userdata, const volatile int *cancel, struct cove_error **err);
+int cove_process_start(struct cove_client *c, const struct cove_runtime *rt, const json_t *request,
+                       const struct cove_process_callbacks *cb, void *userdata,
+                       const volatile int *cancel, struct cove_error **err);
 
 /* SendInput: `data` goes to the process's stdin, or to its terminal when `pty`. */
 int cove_process_send_input(struct cove_client *c, const struct cove_runtime *rt, int64_t pid,

@@ -36,8 +36,8 @@ struct http_call {
         bool has_body;
         FILE *source;       /* when not NULL, the body is read from it as it is sent */
         int64_t source_len; /* its length, or -1 when unknown (sent chunked) */
-        FILE *sink; /* when not NULL, a 2xx body is written here instead of buffered */
-        size_t max; /* cap on the buffered body */
+        FILE *sink;         /* when not NULL, a 2xx body is written here instead of buffered */
+        size_t max;         /* cap on the buffered body */
         long timeout_s;
 };
 
@@ -63,8 +63,8 @@ void http_setup(CURL *easy);
 int error_from_result(const struct http_result *r, const char *what, struct cove_error **err);
 
 /* Stores a new error unless err is NULL or already set; returns -errnum. */
-int error_set(struct cove_error **err, int kind, int http_status, int errnum, const char *fmt,
-              ...) __attribute__((format(printf, 5, 6)));
+int error_set(struct cove_error **err, int kind, int http_status, int errnum, const char *fmt, ...)
+        __attribute__((format(printf, 5, 6)));
 
 /* A network error for url (the origin is named, "make run" is suggested by the CLI). */
 int error_network(struct cove_error **err, const char *url, CURLcode code, const char *errbuf);

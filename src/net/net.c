@@ -1018,8 +1018,8 @@ static int sweep_learnt_locked(struct net *n, struct cove_err **err)
                 size_t i, e;
                 json_t *o, *el;
                 json_array_foreach (json_object_get(j, "nftables"), i, o) {
-                        json_array_foreach (json_object_get(json_object_get(o, "set"), "elem"),
-                                            e, el) {
+                        json_array_foreach (json_object_get(json_object_get(o, "set"), "elem"), e,
+                                            el) {
                                 json_t *val = json_object_get(json_object_get(el, "elem"), "val");
                                 json_t *c = json_object_get(val, "concat");
                                 const char *ifname = json_string_value(json_array_get(c, 0));
@@ -1032,13 +1032,13 @@ static int sweep_learnt_locked(struct net *n, struct cove_err **err)
                                         ours = n->by_slot[s] &&
                                                streq(n->by_slot[s]->rs.ifname, ifname);
                                 /* add-then-delete: correct even if it expires meanwhile */
-                                if (!ours && buf_addf(&b,
-                                                      "add element inet " NET_TABLE
-                                                      " %s { \"%s\" . %s timeout 1s }\n"
-                                                      "delete element inet " NET_TABLE
-                                                      " %s { \"%s\" . %s }\n",
-                                                      sets[k], ifname, addr, sets[k], ifname,
-                                                      addr) < 0)
+                                if (!ours &&
+                                    buf_addf(&b,
+                                             "add element inet " NET_TABLE
+                                             " %s { \"%s\" . %s timeout 1s }\n"
+                                             "delete element inet " NET_TABLE
+                                             " %s { \"%s\" . %s }\n",
+                                             sets[k], ifname, addr, sets[k], ifname, addr) < 0)
                                         return cove_err_set(err, ENOMEM, "nft text: %m");
                         }
                 }

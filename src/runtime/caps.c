@@ -17,9 +17,9 @@
 #include "lib/banned.h"
 
 static const cap_value_t keep_caps[] = {
-        CAP_CHOWN,  CAP_DAC_OVERRIDE, CAP_FOWNER,     CAP_FSETID,
-        CAP_KILL,   CAP_SETGID,       CAP_SETUID,     CAP_SETPCAP,
-        CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_AUDIT_WRITE, CAP_SETFCAP,
+        CAP_CHOWN,       CAP_DAC_OVERRIDE, CAP_FOWNER,  CAP_FSETID,           CAP_KILL,
+        CAP_SETGID,      CAP_SETUID,       CAP_SETPCAP, CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT,
+        CAP_AUDIT_WRITE, CAP_SETFCAP,
 };
 
 static bool kept(cap_value_t c)
@@ -39,7 +39,8 @@ int caps_drop_bounding(struct cove_err **err)
                 if (kept(c))
                         continue;
                 if (cap_drop_bound(c) < 0 && errno != EINVAL)
-                        return cove_err_set(err, errno, "drop capability %d from bounding set: %m", c);
+                        return cove_err_set(err, errno, "drop capability %d from bounding set: %m",
+                                            c);
         }
         if (cap_reset_ambient() < 0 && errno != EINVAL)
                 return cove_err_set(err, errno, "clear ambient capabilities: %m");

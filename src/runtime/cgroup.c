@@ -102,8 +102,7 @@ static int detect_v1_locked(struct cove_err **err)
                  * carrying controllers already seen is the same hierarchy mounted again (a
                  * chroot's bind of /sys/fs/cgroup, a container's view), which may go away;
                  * and only mounts under CGROUP_ROOT, where the layout says they are. */
-                if (strncmp(mnt, CGROUP_ROOT "/", strlen(CGROUP_ROOT) + 1) != 0 ||
-                    (bits & seen))
+                if (strncmp(mnt, CGROUP_ROOT "/", strlen(CGROUP_ROOT) + 1) != 0 || (bits & seen))
                         continue;
                 if (!bits || cg_n >= CGROUP_MAX_HIER)
                         continue;

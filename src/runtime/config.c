@@ -297,9 +297,8 @@ static int convert(struct raw_config *raw, struct raw_cgroup *rc, struct sandbox
                 return r;
         if (!raw->upper_dir != !raw->work_dir)
                 return cove_err_set(err, EINVAL, "fields 'upper_dir' and 'work_dir' go together");
-        if (raw->upper_dir &&
-            ((r = check_abs("upper_dir", raw->upper_dir, err)) < 0 ||
-             (r = check_abs("work_dir", raw->work_dir, err)) < 0))
+        if (raw->upper_dir && ((r = check_abs("upper_dir", raw->upper_dir, err)) < 0 ||
+                               (r = check_abs("work_dir", raw->work_dir, err)) < 0))
                 return r;
         if (raw->upper_dir && (strpbrk(raw->upper_dir, ":,") || strpbrk(raw->work_dir, ":,")))
                 return cove_err_set(err, EINVAL, "upper_dir or work_dir contains ':' or ','");

@@ -36,7 +36,8 @@ static int rm_dir_contents(int dfd, dev_t dev, int depth, const char *what, stru
                 if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
                         if (errno == ENOENT)
                                 continue;
-                        return cove_err_set(err, errno, "remove '%s/%s': stat: %m", what, de->d_name);
+                        return cove_err_set(err, errno, "remove '%s/%s': stat: %m", what,
+                                            de->d_name);
                 }
                 if (S_ISDIR(st.st_mode)) {
                         cleanup_close int cfd = -1;
@@ -50,7 +51,8 @@ static int rm_dir_contents(int dfd, dev_t dev, int depth, const char *what, stru
                                                     de->d_name);
                         struct stat cst;
                         if (fstat(cfd, &cst) < 0)
-                                return cove_err_set(err, errno, "remove '%s/%s': stat: %m", what, de->d_name);
+                                return cove_err_set(err, errno, "remove '%s/%s': stat: %m", what,
+                                                    de->d_name);
                         if (cst.st_dev != dev)
                                 return cove_err_set(err, EBUSY, "remove '%s/%s': is a mount point",
                                                     what, de->d_name);
@@ -58,7 +60,8 @@ static int rm_dir_contents(int dfd, dev_t dev, int depth, const char *what, stru
                         if (r < 0)
                                 return r;
                         if (unlinkat(dfd, de->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-                                return cove_err_set(err, errno, "remove '%s/%s': %m", what, de->d_name);
+                                return cove_err_set(err, errno, "remove '%s/%s': %m", what,
+                                                    de->d_name);
                 } else if (unlinkat(dfd, de->d_name, 0) < 0 && errno != ENOENT) {
                         return cove_err_set(err, errno, "remove '%s/%s': %m", what, de->d_name);
                 }
@@ -157,7 +160,8 @@ int copy_file(const char *src, const char *dst, mode_t mode, struct cove_err **e
 
 int write_file_mode(const char *path, const char *content, mode_t mode, struct cove_err **err)
 {
-        cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+        cleanup_close int fd =
+                open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
         if (fd < 0)
                 return cove_err_set(err, errno, "create '%s': %m", path);
         int r = write_full(fd, content, strlen(content));

@@ -31,19 +31,27 @@
 
 static const char *const denied[] = {
         /* kernel keyrings: not namespaced, a long record of exploitable bugs */
-        "keyctl", "add_key", "request_key",
+        "keyctl",
+        "add_key",
+        "request_key",
         /* verifier, PMU and fault-race surface that kernel.unprivileged_bpf_disabled,
          * kernel.perf_event_paranoid and vm.unprivileged_userfaultfd may open to anyone */
-        "bpf", "perf_event_open", "userfaultfd",
+        "bpf",
+        "perf_event_open",
+        "userfaultfd",
         /* the host's kernel log (kernel.dmesg_restrict = 0 on some hosts) */
         "syslog",
         /* io_uring: a large, young interface with a history of privilege escalations */
-        "io_uring_setup", "io_uring_enter", "io_uring_register",
+        "io_uring_setup",
+        "io_uring_enter",
+        "io_uring_register",
         /* opening by file handle bypasses the mount namespace ("shocker"); recent kernels
          * relaxed its capability check */
         "open_by_handle_at",
         /* quotactl has unprivileged subcommands; uselib loads a.out libraries */
-        "quotactl", "quotactl_fd", "uselib",
+        "quotactl",
+        "quotactl_fd",
+        "uselib",
 };
 
 static int add_rules(scmp_filter_ctx ctx, struct cove_err **err)

@@ -58,7 +58,8 @@ int store_team_ensure_default(struct store *s, struct cove_err **err)
         return 0;
 }
 
-int store_team_get_name(struct store *s, const char *team_id, char **ret_name, struct cove_err **err)
+int store_team_get_name(struct store *s, const char *team_id, char **ret_name,
+                        struct cove_err **err)
 {
         STORE_LOCK(s);
         cleanup_stmt sqlite3_stmt *st =
@@ -110,7 +111,8 @@ int store_apikey_insert(struct store *s, const char *key, const char *team_id, c
         return store_sql_error(s, rc, err, "insert api key for team '%s'", team_id);
 }
 
-int store_apikey_lookup(struct store *s, const char *key, struct apikey_rec **ret, struct cove_err **err)
+int store_apikey_lookup(struct store *s, const char *key, struct apikey_rec **ret,
+                        struct cove_err **err)
 {
         char hash[KEY_HASH_HEX_LEN + 1];
         int r = key_hash(key, hash, err);
@@ -118,11 +120,11 @@ int store_apikey_lookup(struct store *s, const char *key, struct apikey_rec **re
                 return r;
 
         STORE_LOCK(s);
-        cleanup_stmt sqlite3_stmt *st = store_stmt(
-                s, STMT_APIKEY_LOOKUP,
-                "SELECT id, team_id, role, last4, created_at FROM api_keys"
-                " WHERE key_hash = ? AND revoked = 0",
-                err);
+        cleanup_stmt sqlite3_stmt *st =
+                store_stmt(s, STMT_APIKEY_LOOKUP,
+                           "SELECT id, team_id, role, last4, created_at FROM api_keys"
+                           " WHERE key_hash = ? AND revoked = 0",
+                           err);
         if (!st)
                 return -EIO;
         int rc = STORE_RUN(s, st, STORE_TEXT(hash));

@@ -450,8 +450,8 @@ static int exec_sql(sqlite3 *db, const char *sql, const char *what, struct cove_
         char *emsg = NULL;
         int rc = sqlite3_exec(db, sql, NULL, NULL, &emsg);
         if (rc != SQLITE_OK) {
-                int r = cove_err_set(err, (rc & 0xff) == SQLITE_BUSY ? EAGAIN : EIO, "%s: %s",
-                                     what, emsg ? emsg : sqlite3_errstr(rc));
+                int r = cove_err_set(err, (rc & 0xff) == SQLITE_BUSY ? EAGAIN : EIO, "%s: %s", what,
+                                     emsg ? emsg : sqlite3_errstr(rc));
                 sqlite3_free(emsg);
                 return r;
         }
@@ -491,7 +491,8 @@ static int migrate(sqlite3 *db, struct cove_err **err)
                 goto fail;
         if (v < 0 || v > (int64_t)ARRAY_SIZE(migrations)) {
                 r = cove_err_set(err, EPROTO,
-                                 "database schema version %" PRId64 " is newer than this build (%zu)",
+                                 "database schema version %" PRId64
+                                 " is newer than this build (%zu)",
                                  v, ARRAY_SIZE(migrations));
                 goto fail;
         }
@@ -622,11 +623,11 @@ int store_setting_get(struct store *s, const char *key, char **ret, struct cove_
 int store_setting_set(struct store *s, const char *key, const char *value, struct cove_err **err)
 {
         STORE_LOCK(s);
-        cleanup_stmt sqlite3_stmt *st = store_stmt(
-                s, STMT_SETTING_SET,
-                "INSERT INTO settings (key, value) VALUES (?, ?)"
-                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                err);
+        cleanup_stmt sqlite3_stmt *st =
+                store_stmt(s, STMT_SETTING_SET,
+                           "INSERT INTO settings (key, value) VALUES (?, ?)"
+                           " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                           err);
         if (!st)
                 return -EIO;
         int rc = store_bind_text(st, 1, key);

@@ -123,8 +123,7 @@ int store_log_list(struct store *s, const char *sandbox_id, struct log_rec ***re
                         break;
                 if (rc != SQLITE_ROW) {
                         log_list_free(v);
-                        return store_sql_error(s, rc, err, "list log of sandbox '%s'",
-                                               sandbox_id);
+                        return store_sql_error(s, rc, err, "list log of sandbox '%s'", sandbox_id);
                 }
                 if (n + 2 > cap) {
                         cap *= 2;

@@ -155,13 +155,13 @@ struct store {
         sqlite3 *db;
         pthread_mutex_t lock;
         sqlite3_stmt *stmts[_STMT_MAX];
-        int64_t fail_step;  /* COVE_STORE_FAIL_STEP; 0 = off */
-        int64_t step_count; /* steps since open (only counted when fail_step > 0) */
-        bool injected;      /* the last failing step was injected */
-        int event_notify_fd; /* store_set_event_notify(); -1 = none */
-        bool notify_pending; /* the open transaction wrote an event */
-        int64_t log_max;     /* log entries kept per sandbox */
-        uint64_t sandbox_writes;             /* writes of sandbox rows since open */
+        int64_t fail_step;       /* COVE_STORE_FAIL_STEP; 0 = off */
+        int64_t step_count;      /* steps since open (only counted when fail_step > 0) */
+        bool injected;           /* the last failing step was injected */
+        int event_notify_fd;     /* store_set_event_notify(); -1 = none */
+        bool notify_pending;     /* the open transaction wrote an event */
+        int64_t log_max;         /* log entries kept per sandbox */
+        uint64_t sandbox_writes; /* writes of sandbox rows since open */
         store_sandbox_write_fn sandbox_hook; /* store_set_sandbox_write_hook(), or NULL */
         void *sandbox_hook_ud;
 };
@@ -169,7 +169,8 @@ struct store {
 /* db.c: the lock */
 struct store *store_lock(struct store *s);
 void store_unlockp(struct store **s);
-#define STORE_LOCK(s) __attribute__((cleanup(store_unlockp))) struct store *_store_locked_ = store_lock(s)
+#define STORE_LOCK(s)                                                                              \
+        __attribute__((cleanup(store_unlockp))) struct store *_store_locked_ = store_lock(s)
 
 /* ---- stmt.c: statements, errors, parameters, columns, rows ---- */
 
@@ -304,5 +305,6 @@ int sandbox_delete_locked(struct store *s, const char *id, struct cove_err **err
  * back: a cache that drops a row too often is only slower). */
 void sandbox_written_locked(struct store *s, const char *id);
 
-#define STORE_NETWORK_DEFAULT                                                                     \
-        "{\"allowPublicTraffic\":true,\"allowInternetAccess\":true,\"allowOut\":[],\"denyOut\":[]}"
+#define STORE_NETWORK_DEFAULT                                                                      \
+        "{\"allowPublicTraffic\":true,\"allowInternetAccess\":true,\"allowOut\":[],\"denyOut\":[]" \
+        "}"

@@ -85,13 +85,13 @@ struct template_rec {
         char *dockerfile;       /* stored Dockerfile, may be NULL */
         int64_t port;
         int64_t storage_size_gb;
-        json_t *volume_mounts;  /* array of {name, path} */
-        char *pinned_build_id;  /* rollback pin (§10), may be NULL */
+        json_t *volume_mounts; /* array of {name, path} */
+        char *pinned_build_id; /* rollback pin (§10), may be NULL */
         int64_t spawn_count;
         int64_t last_spawned_at;
-        char *generator;        /* official templates: version of what made them, may be NULL */
-        json_t *build_config;   /* what the current build gives sandboxes: {env: ["K=V"…],
-                                 * workdir?, startCmd?, readyCmd?, port?} */
+        char *generator;      /* official templates: version of what made them, may be NULL */
+        json_t *build_config; /* what the current build gives sandboxes: {env: ["K=V"…],
+                               * workdir?, startCmd?, readyCmd?, port?} */
 };
 void template_rec_free(struct template_rec *t);
 
@@ -552,16 +552,16 @@ int store_template_spawned(struct store *s, const char *id, int64_t now_ms, stru
 struct build_rec {
         char *template_id;
         char *id;
-        int64_t seq;          /* 1, 2, 3 … per template (assigned by the store); newest = max */
-        char *status;         /* waiting | building | ready | error | cancelled */
-        bool triggered;       /* a trigger (or a source on create) started it */
-        char *error_message;  /* "" unless error/cancelled */
-        char *error_step;     /* reason.step, may be NULL */
-        json_t *request;      /* BuildRequest without credentials, may be NULL */
-        char *source_kind;    /* image | dockerfile | template, may be NULL until resolved */
-        json_t *tags;         /* requested tags: array of strings */
-        json_t *layers;       /* layer keys bottom → top when ready: array of strings */
-        json_t *config;       /* resulting sandbox defaults {env, workdir, startCmd, readyCmd, port} */
+        int64_t seq;         /* 1, 2, 3 … per template (assigned by the store); newest = max */
+        char *status;        /* waiting | building | ready | error | cancelled */
+        bool triggered;      /* a trigger (or a source on create) started it */
+        char *error_message; /* "" unless error/cancelled */
+        char *error_step;    /* reason.step, may be NULL */
+        json_t *request;     /* BuildRequest without credentials, may be NULL */
+        char *source_kind;   /* image | dockerfile | template, may be NULL until resolved */
+        json_t *tags;        /* requested tags: array of strings */
+        json_t *layers;      /* layer keys bottom → top when ready: array of strings */
+        json_t *config; /* resulting sandbox defaults {env, workdir, startCmd, readyCmd, port} */
         int64_t cpu_count, memory_mb, disk_size_mb;
         char *envd_version;
         char *created_by;
@@ -580,8 +580,8 @@ int store_build_get(struct store *s, const char *template_id, const char *id,
                     struct build_rec **ret, struct cove_err **err);
 /* Newest first. from_id (inclusive start, may be NULL) → -ENOENT when not a build of the
  * template; offset/limit page; *ret_total counts every build of the template. */
-int store_build_list(struct store *s, const char *template_id, const char *from_id,
-                     int64_t offset, int64_t limit, struct build_rec ***ret, int64_t *ret_total,
+int store_build_list(struct store *s, const char *template_id, const char *from_id, int64_t offset,
+                     int64_t limit, struct build_rec ***ret, int64_t *ret_total,
                      struct cove_err **err);
 /* Every build (any template) with the status, oldest first (recovery, queue). */
 int store_build_list_by_status(struct store *s, const char *status, struct build_rec ***ret,
@@ -618,7 +618,8 @@ void tag_list_free(struct tag_rec **v);
 /* Points tag at build_id (moving it), created_at = now. */
 int store_tag_set(struct store *s, const char *template_id, const char *tag, const char *build_id,
                   int64_t now_ms, struct cove_err **err);
-int store_tag_delete(struct store *s, const char *template_id, const char *tag, struct cove_err **err);
+int store_tag_delete(struct store *s, const char *template_id, const char *tag,
+                     struct cove_err **err);
 /* -ENOENT when the template has no such tag. */
 int store_tag_get(struct store *s, const char *template_id, const char *tag, char **ret_build_id,
                   struct cove_err **err);
@@ -652,8 +653,8 @@ int store_build_file_delete(struct store *s, const char *team_id, const char *ha
 /* Builds in progress with a source (status waiting or building, triggered) of a team's
  * templates (team_id) or started by a key (key_id, when team_id is NULL): the
  * concurrentBuilds usage (control-plane.md §11). */
-int store_build_count_active(struct store *s, const char *team_id, const char *key_id,
-                             int64_t *ret, struct cove_err **err);
+int store_build_count_active(struct store *s, const char *team_id, const char *key_id, int64_t *ret,
+                             struct cove_err **err);
 
 /* Records that a build holds these layers (added to what it held). */
 int store_build_layers_add(struct store *s, const char *template_id, const char *build_id,

@@ -9,8 +9,8 @@
 /* Column order of every SELECT and of the ?1…?19 parameters of INSERT/UPDATE. */
 #define TEMPLATE_COLS                                                                              \
         "id, name, team_id, official, public, cpu_count, memory_mb, disk_size_mb, ttl_seconds,"    \
-        " envs, workdir, start_cmd, ready_cmd, layers, binds, build_status, build_id,"            \
-        " created_at, updated_at, visibility, created_by, base_template_id, image, dockerfile,"  \
+        " envs, workdir, start_cmd, ready_cmd, layers, binds, build_status, build_id,"             \
+        " created_at, updated_at, visibility, created_by, base_template_id, image, dockerfile,"    \
         " port, storage_size_gb, volume_mounts, pinned_build_id, spawn_count, last_spawned_at,"    \
         " generator, build_config"
 
@@ -128,7 +128,9 @@ static int template_bind(sqlite3_stmt *st, const struct template_rec *t)
                 rc = store_bind_i64(st, TC_UPDATED_AT + 1, t->updated_at);
         if (rc == SQLITE_OK)
                 rc = store_bind_text(st, TC_VISIBILITY + 1,
-                                     t->visibility ? t->visibility : t->official ? "official" : "team");
+                                     t->visibility ? t->visibility
+                                     : t->official ? "official"
+                                                   : "team");
         if (rc == SQLITE_OK)
                 rc = store_bind_text(st, TC_CREATED_BY + 1, t->created_by);
         if (rc == SQLITE_OK)
@@ -257,8 +259,8 @@ int store_template_update(struct store *s, const struct template_rec *t, struct 
         return 0;
 }
 
-static int template_get_one(struct store *s, enum store_stmt_id id, const char *sql, const char *ref,
-                            struct template_rec **ret, struct cove_err **err)
+static int template_get_one(struct store *s, enum store_stmt_id id, const char *sql,
+                            const char *ref, struct template_rec **ret, struct cove_err **err)
 {
         cleanup_stmt sqlite3_stmt *st = store_stmt(s, id, sql, err);
         if (!st)
@@ -273,7 +275,8 @@ static int template_get_one(struct store *s, enum store_stmt_id id, const char *
         return template_from_row(st, ret, err);
 }
 
-int store_template_get(struct store *s, const char *id, struct template_rec **ret, struct cove_err **err)
+int store_template_get(struct store *s, const char *id, struct template_rec **ret,
+                       struct cove_err **err)
 {
         STORE_LOCK(s);
         return template_get_one(s, STMT_TEMPLATE_GET,

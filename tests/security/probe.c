@@ -6,10 +6,11 @@
  *
  *   cove-probe all [HOSTPID]      every refusal probe: "<name> <ret> <errno>" per line
  *   cove-probe cve MS             kill -9 the agent, then for MS milliseconds try to open init's
- *                                 and every agent's binary and fds: "cve <opened> <refused> <errnos>"
- *   cove-probe ptrace-child       ptrace of one's own child (must keep working): "ptrace-child <ret> <errno>"
- *   cove-probe forkbomb SECONDS   fork until refused, hold for SECONDS: "forkbomb <n> <errno>"
- *   cove-probe diskbomb PATH      write PATH until refused: "diskbomb <MiB written> <errno>"
+ *                                 and every agent's binary and fds: "cve <opened> <refused>
+ * <errnos>" cove-probe ptrace-child       ptrace of one's own child (must keep working):
+ * "ptrace-child <ret> <errno>" cove-probe forkbomb SECONDS   fork until refused, hold for SECONDS:
+ * "forkbomb <n> <errno>" cove-probe diskbomb PATH      write PATH until refused: "diskbomb <MiB
+ * written> <errno>"
  *
  * A probe that "succeeds" prints ret >= 0 and errno 0; the test asserts the refusal it expects.
  */
@@ -115,10 +116,18 @@ static void proc_probes(const char *who, pid_t pid)
                 const char *file;
                 int flags;
         } files[] = {
-                { "exe", O_RDONLY }, { "exe", O_WRONLY }, { "mem", O_RDONLY }, { "mem", O_RDWR },
-                { "environ", O_RDONLY }, { "fd/3", O_RDONLY }, { "fd/4", O_RDONLY },
-                { "fd/4", O_WRONLY }, { "root/etc/hostname", O_RDONLY }, { "ns/mnt", O_RDONLY },
-                { "ns/user", O_RDONLY }, { "map_files", O_RDONLY | O_DIRECTORY },
+                { "exe", O_RDONLY },
+                { "exe", O_WRONLY },
+                { "mem", O_RDONLY },
+                { "mem", O_RDWR },
+                { "environ", O_RDONLY },
+                { "fd/3", O_RDONLY },
+                { "fd/4", O_RDONLY },
+                { "fd/4", O_WRONLY },
+                { "root/etc/hostname", O_RDONLY },
+                { "ns/mnt", O_RDONLY },
+                { "ns/user", O_RDONLY },
+                { "map_files", O_RDONLY | O_DIRECTORY },
         };
         for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
                 snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, files[i].file);
@@ -166,11 +175,13 @@ static int probe_all(pid_t hostpid)
         TRY("mount-proc", mount("proc", "/tmp/cove-probe-mnt", "proc", 0, NULL));
         TRY("umount-proc-sys", umount2("/proc/sys", MNT_DETACH));
         TRY("umount-usr", umount2("/usr", MNT_DETACH));
-        TRY("pivot_root", syscall(SYS_pivot_root, "/tmp/cove-probe-mnt", "/tmp/cove-probe-mnt/old"));
+        TRY("pivot_root",
+            syscall(SYS_pivot_root, "/tmp/cove-probe-mnt", "/tmp/cove-probe-mnt/old"));
         TRY("fsopen", syscall(SYS_fsopen, "tmpfs", 0));
         TRY("fspick", syscall(SYS_fspick, AT_FDCWD, "/", 0));
         TRY("open_tree-clone", syscall(SYS_open_tree, AT_FDCWD, "/usr", OPEN_TREE_CLONE));
-        TRY("move_mount", syscall(SYS_move_mount, AT_FDCWD, "/usr", AT_FDCWD, "/tmp/cove-probe-mnt", 0));
+        TRY("move_mount",
+            syscall(SYS_move_mount, AT_FDCWD, "/usr", AT_FDCWD, "/tmp/cove-probe-mnt", 0));
         TRY("mount_setattr", syscall(SYS_mount_setattr, AT_FDCWD, "/", 0, &attr, sizeof(attr)));
         TRY("chroot-escape", ({
                     /* the classic: chroot into a subdir, climb out with .., chroot back */
@@ -184,7 +195,8 @@ static int probe_all(pid_t hostpid)
                             (void)!chroot(".");
                             r = stat("/", &after);
                             /* 1 would mean a different root than the sandbox's */
-                            r = r == 0 && (after.st_ino != before.st_ino || after.st_dev != before.st_dev);
+                            r = r == 0 &&
+                                (after.st_ino != before.st_ino || after.st_dev != before.st_dev);
                     }
                     if (self >= 0)
                             close(self);
@@ -254,7 +266,8 @@ static int probe_all(pid_t hostpid)
 
         /* keyrings, bpf, perf, userfaultfd, io_uring, file handles */
         TRY("keyctl", syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_USER_KEYRING, 0));
-        TRY("add_key", syscall(SYS_add_key, "user", "cove-probe", "x", 1, KEY_SPEC_PROCESS_KEYRING));
+        TRY("add_key",
+            syscall(SYS_add_key, "user", "cove-probe", "x", 1, KEY_SPEC_PROCESS_KEYRING));
         TRY("request_key", syscall(SYS_request_key, "user", "cove-probe", NULL, 0));
         TRY("bpf-prog-load", ({
                     union bpf_attr a;
@@ -401,7 +414,8 @@ static int probe_cve(long ms)
                                                 size_t l = strlen(errs);
                                                 snprintf(e, sizeof(e), "%d,", errno);
                                                 if (!strstr(errs, e))
-                                                        snprintf(errs + l, sizeof(errs) - l, "%s", e);
+                                                        snprintf(errs + l, sizeof(errs) - l, "%s",
+                                                                 e);
                                         }
                                 }
                         }
@@ -498,6 +512,7 @@ int main(int argc, char **argv)
                 return probe_forkbomb(num(argv[2]));
         if (argc == 3 && strcmp(argv[1], "diskbomb") == 0)
                 return probe_diskbomb(argv[2]);
-        fprintf(stderr, "usage: cove-probe all [HOSTPID] | cve MS | ptrace-child | forkbomb S | diskbomb PATH\n");
+        fprintf(stderr, "usage: cove-probe all [HOSTPID] | cve MS | ptrace-child | forkbomb S | "
+                        "diskbomb PATH\n");
         return 2;
 }

@@ -29,12 +29,12 @@
  * engine_destroy). */
 struct engine_spec {
         const char *id;
-        const json_t *layers; /* template lower dirs, topmost first */
-        const json_t *binds;  /* [{source, target, readonly}] */
+        const json_t *layers;  /* template lower dirs, topmost first */
+        const json_t *binds;   /* [{source, target, readonly}] */
         const json_t *volumes; /* [{"id": volume ID, "path": mount path}] or NULL */
         int64_t cpu_count;
         int64_t memory_mb;
-        int64_t disk_mb;  /* size of the writable layer (engine_reserve() made its image) */
+        int64_t disk_mb; /* size of the writable layer (engine_reserve() made its image) */
         int64_t pids_max;
         int64_t cpu_weight; /* CPU weight under contention, 100 = default; 0: the default */
         /* Build sandboxes (templates/): the overlay's upper and work directories are these
@@ -45,8 +45,8 @@ struct engine_spec {
         const json_t *network;    /* SandboxNetworkPolicy: enforced unless `egress` is set */
         const json_t *egress;     /* the /v1 EgressPolicy when that face set it last, or NULL */
         const char *access_token; /* the sandbox's token, at /run/cove/access-token inside */
-        int64_t uid_base; /* host uid of the sandbox's root: its block of 65,536 uids;
-                           * 0: no user namespace */
+        int64_t uid_base;         /* host uid of the sandbox's root: its block of 65,536 uids;
+                                   * 0: no user namespace */
 };
 
 /* Who the sandbox's init is: persisted with the sandbox, enough to find it again after a

@@ -30,8 +30,8 @@ struct manager {
         _Atomic int64_t deleted;      /* sandboxes destroyed since start */
         pthread_mutex_t rolling_lock; /* rolling */
         struct rolling_status rolling;
-        struct warm_pool *warm;       /* warm.c */
-        struct teardown *teardown;    /* teardown.c */
+        struct warm_pool *warm;    /* warm.c */
+        struct teardown *teardown; /* teardown.c */
 };
 
 /* teardown.c — deleted sandboxes' teardown in the background (see there). teardown_start() in

@@ -396,7 +396,8 @@ static void reclaim_orphans(struct coved *cd)
                 for (char **id = ids; *id; id++)
                         if (release_engine_and_range(cd, *id, NULL, NULL) >= 0)
                                 log_info("sandbox '%s': reclaimed its uid range (no sandbox "
-                                         "record)", *id);
+                                         "record)",
+                                         *id);
         cleanup_closedir DIR *d = opendir(cd->sandboxes_dir);
         struct dirent *de;
         while (d && (de = readdir(d))) {
@@ -570,9 +571,9 @@ static int start_cmd(struct coved *cd, const struct sandbox_rec *sb, const char 
         cleanup_close int fd = agent_client_connect(cd, sb->id, 30 * 1000, err);
         if (fd < 0)
                 return fd;
-        json_auto_t *req = json_pack("{s:s,s:s,s:O,s:{s:{s:s,s:[s,s]},s:b}}", "op",
-                                     "process.Start", "user", "root", "env", sb->env_vars, "body",
-                                     "process", "cmd", "/bin/sh", "args", "-c", cmd, "stdin", 0);
+        json_auto_t *req = json_pack("{s:s,s:s,s:O,s:{s:{s:s,s:[s,s]},s:b}}", "op", "process.Start",
+                                     "user", "root", "env", sb->env_vars, "body", "process", "cmd",
+                                     "/bin/sh", "args", "-c", cmd, "stdin", 0);
         if (sb->workdir)
                 json_object_set_new(req, "workdir", json_string(sb->workdir));
         int r = agent_client_send_json(fd, req, err);
@@ -583,10 +584,11 @@ static int start_cmd(struct coved *cd, const struct sandbox_rec *sb, const char 
                 int64_t st = 0;
                 (void)json_get_integer(json_object_get(first, "status"), &st);
                 if (st != 200)
-                        r = cove_err_set(err, EIO, "startCmd: %s",
-                                         json_string_value(json_object_get(first, "message"))
-                                                 ? json_string_value(json_object_get(first, "message"))
-                                                 : "could not start");
+                        r = cove_err_set(
+                                err, EIO, "startCmd: %s",
+                                json_string_value(json_object_get(first, "message"))
+                                        ? json_string_value(json_object_get(first, "message"))
+                                        : "could not start");
         }
         json_decref(first);
         if (r >= 0) {
@@ -653,10 +655,10 @@ static int wait_ready_cmd(struct coved *cd, const struct sandbox_rec *sb, const 
         int64_t repeats = 0;
         for (;;) {
                 struct agent_reply rep = { 0 };
-                json_auto_t *req = json_pack("{s:s,s:s,s:O,s:{s:s,s:[s,s],s:I}}", "op", "run",
-                                             "user", "root", "env", sb->env_vars, "body", "cmd",
-                                             "/bin/sh", "args", "-c", cmd, "timeoutMs",
-                                             (json_int_t)10000);
+                json_auto_t *req =
+                        json_pack("{s:s,s:s,s:O,s:{s:s,s:[s,s],s:I}}", "op", "run", "user", "root",
+                                  "env", sb->env_vars, "body", "cmd", "/bin/sh", "args", "-c", cmd,
+                                  "timeoutMs", (json_int_t)10000);
                 if (sb->workdir)
                         json_object_set_new(req, "workdir", json_string(sb->workdir));
                 cleanup_err struct cove_err *e = NULL;
@@ -737,8 +739,7 @@ static struct sandbox_rec *new_sandbox(struct coved *cd, const struct create_par
         sb->env_vars = json_object();
         size_t ei;
         json_t *ev;
-        json_array_foreach(json_object_get(t->build_config, "env"), ei, ev)
-        {
+        json_array_foreach (json_object_get(t->build_config, "env"), ei, ev) {
                 const char *e = json_string_value(ev), *eq = e ? strchr(e, '=') : NULL;
                 if (eq) {
                         cleanup_free char *k = xstrndup(e, (size_t)(eq - e));

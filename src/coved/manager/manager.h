@@ -38,7 +38,7 @@ struct create_params {
         /* borrowed: the template as the caller resolved it for the team (build-plane.md §3,
          * templates_for_spawn); NULL: template_ref is looked up by ID or name */
         const struct template_rec *tpl;
-        int64_t timeout_s;        /* 0 → template ttl or the default */
+        int64_t timeout_s; /* 0 → template ttl or the default */
         bool wait_ready;
         /* > 0: the ready wait (agent, readyCmd) ends this long after the create began, if that
          * is sooner than ready-wait, and running out of it is 503 "sandbox '<id>' was not
