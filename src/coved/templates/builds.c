@@ -121,6 +121,35 @@ void builds_mark_failed(struct coved *cd, const char *template_id, const char *b
         build_rec_free(b);
 }
 
+int template_take_build_layers(struct coved *cd, struct template_rec *t, const struct build_rec *b,
+                               struct cove_err **err)
+{
+        json_t *extra = NULL;
+        json_t *paths = builder_mount_stack(cd->builder, b->layers,
+                                            json_object_get(b->config, "basePaths"), &extra, err);
+        if (!paths)
+                return -EIO;
+        if (json_array_size(extra) > 0) {
+                /* the flattened bottom is a layer this build holds */
+                char **v = xzalloc((json_array_size(extra) + 1) * sizeof(char *));
+                size_t i;
+                json_t *k;
+                json_array_foreach (extra, i, k)
+                        v[i] = xstrdup(json_string_value(k));
+                (void)store_build_layers_add(cd->store, t->id, b->id, v, NULL);
+                strv_free(v);
+        }
+        json_decref(extra);
+        json_decref(t->layers);
+        t->layers = paths;
+        json_t *binds = json_object_get(b->config, "binds");
+        json_decref(t->binds);
+        t->binds = binds ? json_deep_copy(binds) : json_array();
+        json_decref(t->build_config);
+        t->build_config = json_deep_copy(b->config);
+        return 0;
+}
+
 int builds_mark_ready(struct coved *cd, struct template_rec *t, struct build_rec *b,
                       struct cove_err **err)
 {
@@ -150,29 +179,8 @@ int builds_mark_ready(struct coved *cd, struct template_rec *t, struct build_rec
         t->build_id = xstrdup(b->id);
         free(t->build_status);
         t->build_status = xstrdup("ready");
-        json_t *extra = NULL;
-        json_t *paths = builder_mount_stack(cd->builder, b->layers,
-                                            json_object_get(b->config, "basePaths"), &extra, err);
-        if (!paths)
+        if (template_take_build_layers(cd, t, b, err) < 0)
                 return -EIO;
-        if (json_array_size(extra) > 0) {
-                /* the flattened bottom is a layer this build holds */
-                char **v = xzalloc((json_array_size(extra) + 1) * sizeof(char *));
-                size_t i;
-                json_t *k;
-                json_array_foreach (extra, i, k)
-                        v[i] = xstrdup(json_string_value(k));
-                (void)store_build_layers_add(cd->store, t->id, b->id, v, NULL);
-                strv_free(v);
-        }
-        json_decref(extra);
-        json_decref(t->layers);
-        t->layers = paths;
-        json_t *binds = json_object_get(b->config, "binds");
-        json_decref(t->binds);
-        t->binds = binds ? json_deep_copy(binds) : json_array();
-        json_decref(t->build_config);
-        t->build_config = json_deep_copy(b->config);
         /* the build's startCmd/readyCmd (request, Dockerfile CMD) become the template's, which
          * a later PATCH may change again for sandboxes created afterwards */
         const char *sc = json_string_value(json_object_get(b->config, "startCmd"));

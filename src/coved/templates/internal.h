@@ -90,6 +90,11 @@ int builder_gc_layers(struct builder *b, int64_t *ret_removed, struct cove_err *
 json_t *builder_mount_stack(struct builder *b, const json_t *keys_bottom_up,
                             const json_t *base_paths, json_t **ret_extra_keys,
                             struct cove_err **err);
+/* Makes t's layers, binds and build config those of its ready build b (the layer stack
+ * mounted as builder_mount_stack() says; a flattened bottom is held by b). 0, or -EIO with
+ * err (t unchanged). */
+int template_take_build_layers(struct coved *cd, struct template_rec *t, const struct build_rec *b,
+                               struct cove_err **err);
 /* Asks the GC thread for a collection as soon as no build runs. */
 void builder_gc_soon(struct builder *b);
 

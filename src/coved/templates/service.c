@@ -192,31 +192,11 @@ int templates_for_spawn(struct coved *cd, const struct tpl_caller *c, const char
                 return cove_err_set_status(err, 409, EBUSY, "template '%s' has no ready build",
                                            ref);
         }
-        json_t *extra = NULL;
-        json_t *paths = builder_mount_stack(cd->builder, b->layers,
-                                            json_object_get(b->config, "basePaths"), &extra, err);
-        if (!paths) {
+        if (template_take_build_layers(cd, t, b, err) < 0) {
                 build_rec_free(b);
                 template_rec_free(t);
                 return -EIO;
         }
-        if (json_array_size(extra) > 0) {
-                char **v = xzalloc((json_array_size(extra) + 1) * sizeof(char *));
-                size_t i;
-                json_t *k;
-                json_array_foreach (extra, i, k)
-                        v[i] = xstrdup(json_string_value(k));
-                (void)store_build_layers_add(cd->store, t->id, b->id, v, NULL);
-                strv_free(v);
-        }
-        json_decref(extra);
-        json_decref(t->layers);
-        t->layers = paths;
-        json_t *binds = json_object_get(b->config, "binds");
-        json_decref(t->binds);
-        t->binds = binds ? json_deep_copy(binds) : json_array();
-        json_decref(t->build_config);
-        t->build_config = json_deep_copy(b->config);
         free(t->build_id);
         t->build_id = xstrdup(b->id);
         build_rec_free(b);
