@@ -230,8 +230,11 @@ def idle_memory(cd, k):
 def bare_memory(k):
     drop_caches_settle()
     before = mem_used_mib()
+    # --kill-child: the sleep is PID 1 of its own PID namespace and would outlive a killed
+    # unshare (holding our stdout open) without it.
     procs = [subprocess.Popen(["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork",
-                               "--net", "--uts", "--ipc", "--cgroup", "sleep", "1000"])
+                               "--kill-child", "--net", "--uts", "--ipc", "--cgroup", "sleep", "1000"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
              for _ in range(k)]
     time.sleep(1.0)
     after = mem_used_mib()
