@@ -103,6 +103,7 @@ struct coved {
         struct sampler *sampler;       /* owned: metric samples (obs/) */
         struct builder *builder;       /* owned: the build plane's state (templates/) */
         struct net *net;               /* owned: networking (engine/network.c); NULL: none */
+        struct http_keycache *keys;    /* owned: verified API keys (http/auth.c); NULL: none */
         /* The code interpreter's warm-up (envd_interp_warm(), set by main.c): the E2B face
          * calls it, on a worker, for a sandbox of the code-interpreter template it created
          * (e2b.md §5.2); api/ cannot include envd/. NULL: none. */

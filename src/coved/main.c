@@ -21,6 +21,7 @@
 #include "coved/api/seacloud/seacloud.h"
 #include "coved/api/v1/v1.h"
 #include "coved/events/events.h"
+#include "coved/http/auth.h"
 #include "coved/http/server.h"
 #include "coved/manager/manager.h"
 #include "coved/metrics.h"
@@ -306,6 +307,7 @@ int main(int argc, char **argv)
                 log_error("open store '%s': %s", db, err->msg);
                 return 1;
         }
+        cd.keys = http_keycache_new();
         cleanup_free char *key = NULL;
         if (ensure_api_key(&cd, &key, &err) < 0) {
                 log_error("api key: %s", err->msg);
@@ -425,6 +427,7 @@ int main(int argc, char **argv)
         manager_stop(&cd);
         engine_network_close(&cd);
         cd.store = store_close(cd.store);
+        http_keycache_free(cd.keys);
         free((void *)hc.routes);
         free((void *)hc.e2b_routes);
         free(cd.sandboxes_dir);

@@ -15,20 +15,47 @@
 
 #define KEY_HASH_HEX_LEN (2 * 32)
 
-static int key_hash(const char *key, char out[KEY_HASH_HEX_LEN + 1], struct cove_err **err)
+int store_apikey_hash(const char *key, unsigned char out[STORE_APIKEY_HASH_LEN],
+                      struct cove_err **err)
 {
-        static const char hex[] = "0123456789abcdef";
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned mdlen = 0;
 
-        if (EVP_Digest(key, strlen(key), md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+        if (EVP_Digest(key, strlen(key), md, &mdlen, EVP_sha256(), NULL) != 1 ||
+            mdlen != STORE_APIKEY_HASH_LEN)
                 return cove_err_set(err, EIO, "hash api key: SHA-256 failed");
-        for (unsigned i = 0; i < mdlen; i++) {
+        memcpy(out, md, STORE_APIKEY_HASH_LEN);
+        return 0;
+}
+
+static void hash_hex(const unsigned char md[STORE_APIKEY_HASH_LEN], char out[KEY_HASH_HEX_LEN + 1])
+{
+        static const char hex[] = "0123456789abcdef";
+        for (unsigned i = 0; i < STORE_APIKEY_HASH_LEN; i++) {
                 out[2 * i] = hex[md[i] >> 4];
                 out[2 * i + 1] = hex[md[i] & 0xf];
         }
         out[KEY_HASH_HEX_LEN] = '\0';
+}
+
+static int key_hash(const char *key, char out[KEY_HASH_HEX_LEN + 1], struct cove_err **err)
+{
+        unsigned char md[STORE_APIKEY_HASH_LEN];
+        int r = store_apikey_hash(key, md, err);
+        if (r < 0)
+                return r;
+        hash_hex(md, out);
         return 0;
+}
+
+void store_keys_written(struct store *s)
+{
+        __atomic_add_fetch(&s->key_writes, 1, __ATOMIC_SEQ_CST);
+}
+
+uint64_t store_apikey_generation(struct store *s)
+{
+        return __atomic_load_n(&s->key_writes, __ATOMIC_SEQ_CST);
 }
 
 void apikey_rec_free(struct apikey_rec *k)
@@ -102,6 +129,7 @@ int store_apikey_insert(struct store *s, const char *key, const char *team_id, c
                 return -EIO;
         int rc = STORE_RUN(s, st, STORE_TEXT(id), STORE_TEXT(hash), STORE_TEXT(team_id),
                            STORE_TEXT(role), STORE_TEXT(last4), STORE_I64(time_now_ms()));
+        store_keys_written(s);
         if (rc == SQLITE_DONE)
                 return 0;
         if (store_rc_is_unique(rc))
@@ -114,10 +142,18 @@ int store_apikey_insert(struct store *s, const char *key, const char *team_id, c
 int store_apikey_lookup(struct store *s, const char *key, struct apikey_rec **ret,
                         struct cove_err **err)
 {
-        char hash[KEY_HASH_HEX_LEN + 1];
-        int r = key_hash(key, hash, err);
+        unsigned char md[STORE_APIKEY_HASH_LEN];
+        int r = store_apikey_hash(key, md, err);
         if (r < 0)
                 return r;
+        return store_apikey_lookup_hash(s, md, ret, err);
+}
+
+int store_apikey_lookup_hash(struct store *s, const unsigned char md[STORE_APIKEY_HASH_LEN],
+                             struct apikey_rec **ret, struct cove_err **err)
+{
+        char hash[KEY_HASH_HEX_LEN + 1];
+        hash_hex(md, hash);
 
         STORE_LOCK(s);
         cleanup_stmt sqlite3_stmt *st =

@@ -164,7 +164,12 @@ struct store {
         uint64_t sandbox_writes; /* writes of sandbox rows since open */
         store_sandbox_write_fn sandbox_hook; /* store_set_sandbox_write_hook(), or NULL */
         void *sandbox_hook_ud;
+        uint64_t key_writes; /* writes of keys and their teams since open (atomic) */
 };
+
+/* apikey.c: counts a write of api_keys or api_key_teams (store_apikey_generation()); called
+ * with the lock held, after the statement ran. */
+void store_keys_written(struct store *s);
 
 /* db.c: the lock */
 struct store *store_lock(struct store *s);

@@ -52,6 +52,18 @@ int store_apikey_insert(struct store *s, const char *key, const char *team_id, c
 /* Looks a presented key up by its SHA-256; -ENOENT when unknown or revoked. */
 int store_apikey_lookup(struct store *s, const char *key, struct apikey_rec **ret,
                         struct cove_err **err);
+/* SHA-256 of a presented key, the form lookups use (raw bytes). */
+#define STORE_APIKEY_HASH_LEN 32
+int store_apikey_hash(const char *key, unsigned char out[STORE_APIKEY_HASH_LEN],
+                      struct cove_err **err);
+/* store_apikey_lookup() by that hash. */
+int store_apikey_lookup_hash(struct store *s, const unsigned char hash[STORE_APIKEY_HASH_LEN],
+                             struct apikey_rec **ret, struct cove_err **err);
+/* The number of writes of API keys and of their teams (insert, rename, revoke, team added)
+ * since the store was opened. A writer counts its write before it releases the store, so a
+ * cache of lookups made after reading generation g holds what the store holds as long as the
+ * generation is still g (http/auth.c's verified-key cache). */
+uint64_t store_apikey_generation(struct store *s);
 /* Number of non-revoked keys. */
 int store_apikey_count(struct store *s, int64_t *ret, struct cove_err **err);
 

@@ -195,6 +195,7 @@ int store_apikey_revoke(struct store *s, const char *id, struct cove_err **err)
         if (!st)
                 return -EIO;
         int rc = STORE_RUN(s, st, STORE_TEXT(id), STORE_I64(time_now_ms()));
+        store_keys_written(s);
         if (rc != SQLITE_DONE)
                 return store_sql_error(s, rc, err, "revoke api key '%s'", id);
         if (sqlite3_changes(s->db) == 0)
@@ -212,6 +213,7 @@ int store_apikey_add_team(struct store *s, const char *key_id, const char *team_
         if (!st)
                 return -EIO;
         int rc = STORE_RUN(s, st, STORE_TEXT(key_id), STORE_TEXT(team_id));
+        store_keys_written(s);
         if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
                 return cove_err_set(err, ENOENT, "api key '%s' or team '%s' not found", key_id,
                                     team_id);

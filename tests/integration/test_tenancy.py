@@ -125,6 +125,52 @@ class Tenancy(unittest.TestCase):
         st, _, _ = self.cd.api("DELETE", "/admin/keys/" + key_id)
         self.assertEqual(st, 200)
 
+    def test_revocation_beats_the_key_cache_under_load(self):
+        # coved caches verified keys (http/auth.c): a revoke must still refuse the very next
+        # request while other threads keep the key (and others) hot in the cache.
+        keys = [self.new_key(self.team_a) for _ in range(3)]
+        stop = threading.Event()
+        errors = []
+
+        def hammer(key):
+            while not stop.is_set():
+                st, _, _ = self.as_(key, "GET", "/sandboxes")
+                if st not in (200, 401):
+                    errors.append(st)
+
+        threads = [threading.Thread(target=hammer, args=(k,)) for k, _ in keys]
+        for t in threads:
+            t.start()
+        try:
+            for key, key_id in keys:
+                st, _, _ = self.as_(key, "GET", "/sandboxes")
+                self.assertEqual(st, 200)
+                st, body, _ = self.cd.api("DELETE", "/admin/keys/" + key_id)
+                self.assertEqual(st, 200, body)
+                for _ in range(5):
+                    assert_error(self, self.as_(key, "GET", "/sandboxes"), 401)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        self.assertEqual(errors, [])
+        # the keys that were not revoked still work, a key made after the cache filled too
+        st, _, _ = self.as_(self.key_a, "GET", "/sandboxes")
+        self.assertEqual(st, 200)
+        key, _ = self.new_key(self.team_b)
+        st, _, _ = self.as_(key, "GET", "/sandboxes")
+        self.assertEqual(st, 200)
+
+    def test_many_keys_each_keep_their_own_team(self):
+        # more keys than a few cache slots: each answer is its own key's team, every time
+        made = [(team, self.new_key(team)[0]) for team in (self.team_a, self.team_b) * 20]
+        for _ in range(2):
+            for team, key in made:
+                st, body, _ = self.as_(key, "GET", "/teams")
+                self.assertEqual(st, 200, body)
+                self.assertEqual(body[0]["teamID"], team)
+                self.assertEqual(body[0]["apiKey"], "****" + key[-4:])
+
     def test_teams_route_and_project_id(self):
         key, key_id = self.new_key(self.team_a, teams=[self.team_b])
         st, body, _ = self.as_(key, "GET", "/teams")
