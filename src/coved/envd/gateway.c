@@ -225,6 +225,8 @@ static int runtime_begin(struct http_req *r)
                 return http_reply_empty(r, 204);
 
         if (t->kind == ENVD_PROXY) {
+                if (r->begin_nowait) /* connects upstream */
+                        return HTTP_WOULD_BLOCK;
                 q = envd_check_proxy_access(r, t);
                 return q < 0 ? 0 : envd_proxy_begin(r, t);
         }
@@ -237,9 +239,20 @@ static int runtime_begin(struct http_req *r)
         if (envd_resolve_user(r, t) < 0)
                 return 0;
 
-        /* State: 404/409/503, waits for starting sandboxes, auto-resumes paused ones. */
+        /* State: 404/409/503, waits for starting sandboxes, auto-resumes paused ones. On the
+         * server thread (ROUTE_BEGIN_TRY) only the running sandbox that needs none of that, and
+         * only for routes without a begin of their own (those open agent connections). */
         struct sandbox_rec *fresh = NULL;
-        if (manager_runtime_target(r->cd, t->rec->id, &fresh, &err) < 0)
+        if (r->begin_nowait) {
+                if (route->begin)
+                        return HTTP_WOULD_BLOCK;
+                q = manager_runtime_target_nowait(r->cd, t->rec->id, &fresh, &err);
+                if (q == -EWOULDBLOCK)
+                        return HTTP_WOULD_BLOCK;
+        } else {
+                q = manager_runtime_target(r->cd, t->rec->id, &fresh, &err);
+        }
+        if (q < 0)
                 return http_reply_err(r, err);
         sandbox_rec_free(t->rec);
         t->rec = fresh;
@@ -277,7 +290,7 @@ const struct route runtime_route = {
         .method = "*",
         .pattern = "envd/:id",
         .handler = runtime_handler,
-        .flags = ROUTE_NO_AUTH,
+        .flags = ROUTE_NO_AUTH | ROUTE_BEGIN_TRY,
         .body_max = ENVD_JSON_UPLOAD_MAX,
         .begin = runtime_begin,
 };

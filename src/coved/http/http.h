@@ -66,7 +66,14 @@ enum route_flags {
         ROUTE_RAW_BODY = 1 << 2,  /* no Content-Encoding decoding (proxy, build files) */
         ROUTE_HEARTBEAT = 1 << 3, /* API key or the sandbox's X-Access-Token */
         ROUTE_INLINE = 1 << 4,    /* callbacks never block: run on the server thread */
+        /* begin() is first tried on the server thread with r->begin_nowait set: it either
+         * finishes there (answered or not) without blocking, or returns HTTP_WOULD_BLOCK
+         * before it replied, having left nothing on the request but r->ctx (freed by the
+         * server), and then runs again, from the start, as a worker job. One thread handoff
+         * (two wake-ups) fewer per request when the fast path applies. */
+        ROUTE_BEGIN_TRY = 1 << 5,
 };
+#define HTTP_WOULD_BLOCK (-EWOULDBLOCK)
 
 struct route {
         const char *method;  /* "GET", "POST", … */
@@ -117,7 +124,8 @@ struct http_req {
         int64_t start_mono_ms;
         bool runtime; /* a /envd/… request: CORS on every response */
         enum http_dialect dialect;
-        bool passthrough; /* path and query forwarded undecoded (proxies): only UTF-8 checked */
+        bool passthrough;  /* path and query forwarded undecoded (proxies): only UTF-8 checked */
+        bool begin_nowait; /* begin() runs on the server thread (ROUTE_BEGIN_TRY): must not block */
         /* internal (server.c, body.c, reply.c, poller.c) */
         struct poller *poller;       /* borrowed */
         struct worker_pool *workers; /* borrowed */

@@ -57,6 +57,14 @@ struct http_req *http_req_new(struct coved *cd, struct MHD_Connection *conn, con
         return r;
 }
 
+void http_req_drop_ctx(struct http_req *r)
+{
+        if (r->ctx_free && r->ctx)
+                r->ctx_free(r->ctx);
+        r->ctx = NULL;
+        r->ctx_free = NULL;
+}
+
 void http_req_free(struct http_req *r)
 {
         if (!r)

@@ -22,6 +22,8 @@ void http_request_id(struct MHD_Connection *conn, char out[HTTP_REQUEST_ID_MAX])
 struct http_req *http_req_new(struct coved *cd, struct MHD_Connection *conn, const char *method,
                               const char *url);
 void http_req_free(struct http_req *r);
+/* Frees the route's state (ctx_free(ctx)) and forgets it. */
+void http_req_drop_ctx(struct http_req *r);
 
 /* 431 material: true when the head has more than HTTP_MAX_HEADERS fields or more than
  * HTTP_MAX_HEAD_BYTES bytes. */

@@ -349,6 +349,17 @@ static enum MHD_Result first_call(struct http_server *s, struct http_req *r, con
                 return MHD_YES;
         if (!r->route->begin)
                 return head_done(r);
+        if (offloaded(r) && (r->route->flags & ROUTE_BEGIN_TRY)) {
+                r->begin_nowait = true;
+                int q = r->route->begin(r);
+                r->begin_nowait = false;
+                if (q != HTTP_WOULD_BLOCK || r->replied) {
+                        if (q < 0 && !r->replied)
+                                http_reply_error(r, 500, "internal error");
+                        return head_done(r);
+                }
+                http_req_drop_ctx(r); /* begin() starts over on the worker */
+        }
         if (offloaded(r))
                 return submit(s, r, JOB_BEGIN) ? MHD_YES : head_done(r);
         run_begin(r);

@@ -1115,10 +1115,12 @@ static int set_resumed(struct coved *cd, struct sandbox_rec *sb, void *ud, struc
         const struct resume_args *a = ud;
         int64_t now = time_now_ms();
         (void)err;
-        if (a->timeout_s > 0)
-                sb->end_at = now + a->timeout_s * 1000;
-        else if (sb->idle_timeout_ms > 0) /* persistent: idle from now */
+        /* The resume is the sandbox's activity too (set_active()'s fields, in this one write):
+         * a persistent sandbox is idle from now, whatever timeout a connect asked for. */
+        if (sb->idle_timeout_ms > 0)
                 sb->end_at = now + sb->idle_timeout_ms;
+        else if (a->timeout_s > 0)
+                sb->end_at = now + a->timeout_s * 1000;
         else if (sb->paused_remaining_ms < RESUME_MIN_REMAINING_MS)
                 sb->end_at = now + cd->cfg.default_timeout * 1000;
         else
@@ -1217,7 +1219,10 @@ int manager_connect(struct coved *cd, const char *team_id, const char *id, int64
                 sandbox_rec_free(sb);
                 sb = after;
         }
-        activity_touch(cd, &sb, /* force= */ true); /* a connect is activity (v1-api.md §6) */
+        /* A connect is activity (v1-api.md §6); a resume has recorded it with the transition
+         * (set_resumed()), one store write fewer on the resume path. */
+        if (!resumed)
+                activity_touch(cd, &sb, /* force= */ true);
         *ret = sb;
         *ret_resumed = resumed;
         return 0;
@@ -1460,6 +1465,27 @@ int manager_runtime_target(struct coved *cd, const char *id, struct sandbox_rec 
                 return r;
         }
         activity_touch(cd, ret, /* force= */ false);
+        return 0;
+}
+
+int manager_runtime_target_nowait(struct coved *cd, const char *id, struct sandbox_rec **ret,
+                                  struct cove_err **err)
+{
+        struct sandbox_rec *sb = NULL;
+
+        /* In flight before the state is read, as manager_runtime_target(). */
+        activity_begin(mgr(cd)->activity, id);
+        int r = manager_get(cd, NULL, id, &sb, err);
+        /* runtime_target()'s no-claim case, with nothing for activity_touch() to write. */
+        if (r >= 0 &&
+            (sb->state != SANDBOX_RUNNING || sb->auto_pause || activity_due(sb, time_now_ms())))
+                r = -EWOULDBLOCK;
+        if (r < 0) {
+                activity_end(mgr(cd)->activity, id);
+                sandbox_rec_free(sb);
+                return r;
+        }
+        *ret = sb;
         return 0;
 }
 

@@ -134,6 +134,11 @@ void manager_uid_block_release(struct coved *cd, const char *id);
  * manager_activity_end(). */
 int manager_runtime_target(struct coved *cd, const char *id, struct sandbox_rec **ret,
                            struct cove_err **err);
+/* The same without blocking (no claim, no store write; a store read at most): -EWOULDBLOCK,
+ * err unset and no activity begun, whenever manager_runtime_target() would have to wait, resume
+ * or record activity; the caller then calls that. For callers on the HTTP server's threads. */
+int manager_runtime_target_nowait(struct coved *cd, const char *id, struct sandbox_rec **ret,
+                                  struct cove_err **err);
 
 int manager_usage(struct coved *cd, const struct sandbox_rec *sb, bool with_disk,
                   struct sandbox_usage *ret, struct cove_err **err);
