@@ -243,14 +243,28 @@ static int claim_visible(struct coved *cd, const char *team_id, const char *id, 
                          struct sandbox_rec **ret, struct cove_err **err)
 {
         struct sandbox_rec *sb = NULL;
-        int r = load_visible(cd, team_id, id, &sb, err);
+        int r;
+
+        /* Reads go through the row cache: a cached row is the store's row as it is now (it is
+         * dropped on every write, and a read that raced one is never cached), so a read after
+         * the claim is fresh either way. A free claim is taken first and the row read once
+         * (the usual case: a resume used to read and parse the row twice here); a busy one is
+         * waited for only once the sandbox is known to be visible, so nobody waits on another
+         * team's sandbox. */
+        if (claim_try(mgr(cd)->claims, id) == 0) {
+                r = manager_get(cd, team_id, id, ret, err);
+                if (r < 0)
+                        claim_release(mgr(cd)->claims, id);
+                return r;
+        }
+        r = manager_get(cd, team_id, id, &sb, err);
         sandbox_rec_free(sb);
         if (r < 0)
                 return r;
         r = claim_acquire(mgr(cd)->claims, id, timeout_ms);
         if (r < 0)
                 return r;
-        r = load_visible(cd, team_id, id, ret, err);
+        r = manager_get(cd, team_id, id, ret, err);
         if (r < 0)
                 claim_release(mgr(cd)->claims, id);
         return r;
@@ -1083,8 +1097,15 @@ static int pause_claimed(struct coved *cd, const struct sandbox_rec *sb, const c
         if (r < 0)
                 return r;
         r = modify(cd, sb->id, set_paused, (void *)reason, NULL, err);
-        if (r >= 0)
+        if (r >= 0) {
                 sandbox_log(cd, sb->id, "info", "system", "sandbox paused (%s)", reason);
+                /* Read the row into the row cache now, off the resume's path: the resume's
+                 * claim then finds it there instead of reading and parsing it (unless
+                 * something writes the row meanwhile, which drops it). */
+                struct sandbox_rec *warm = NULL;
+                if (manager_get(cd, NULL, sb->id, &warm, NULL) >= 0)
+                        sandbox_rec_free(warm);
+        }
         return r;
 }
 
