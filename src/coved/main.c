@@ -425,6 +425,7 @@ int main(int argc, char **argv)
         sampler_stop(&cd);
         templates_stop(&cd);
         manager_stop(&cd);
+        engine_release(&cd);
         engine_network_close(&cd);
         cd.store = store_close(cd.store);
         http_keycache_free(cd.keys);

@@ -494,6 +494,45 @@ int cgroup_is_frozen(const char *name, struct cove_err **err)
         return r < 0 ? r : driver()->is_frozen(name, err);
 }
 
+char *cgroup_freezer_pin_name(const char *parent, const char *data_dir)
+{
+        uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+        for (const unsigned char *p = (const unsigned char *)data_dir; *p; p++)
+                h = (h ^ *p) * 1099511628211ULL;
+        return xasprintf("%s/.freeze-pin-%016llx", parent, (unsigned long long)h);
+}
+
+int cgroup_freezer_pin(const char *name, struct cove_err **err)
+{
+        int r = prepare(name, err);
+        if (r < 0 || is_v2())
+                return MIN(r, 0);
+        const struct hier *h = cg_hier_for(CTRL_FREEZER);
+        if (!h)
+                return 0;
+        r = cg_mkdir_p(h->mnt, name, NULL, 0, err);
+        if (r >= 0)
+                r = cg_write(h, name, "freezer.state", "FROZEN", err);
+        return r;
+}
+
+int cgroup_freezer_unpin(const char *name, struct cove_err **err)
+{
+        int r = prepare(name, err);
+        if (r < 0 || is_v2())
+                return MIN(r, 0);
+        const struct hier *h = cg_hier_for(CTRL_FREEZER);
+        if (!h || !cg_has_file(h, name, "freezer.state"))
+                return 0;
+        r = cg_write(h, name, "freezer.state", "THAWED", err);
+        if (r < 0)
+                return r;
+        cleanup_free char *p = cg_file(h, name, NULL);
+        if (rmdir(p) < 0 && errno != ENOENT)
+                return cove_err_set(err, errno, "remove '%s': %m", p);
+        return 0;
+}
+
 /* ---- pids / kill / destroy ------------------------------------------------------------- */
 
 int cg_read_pids(const struct hier *h, const char *name, pid_t **ret, size_t *ret_n,

@@ -69,6 +69,16 @@ int cgroup_freeze(const char *name, struct cove_err **err);
 int cgroup_thaw(const char *name, struct cove_err **err);
 /* 1 frozen, 0 not frozen, < 0 error. */
 int cgroup_is_frozen(const char *name, struct cove_err **err);
+/* The freezer pin (cgroup v1 only; a no-op elsewhere). The v1 freezer turns a kernel static
+ * key on when the first cgroup of the host starts freezing and off when the last one thaws,
+ * and each of those switches patches kernel text on every CPU: a freeze or thaw with no other
+ * cgroup frozen took ~150 µs instead of ~25 µs. An empty cgroup kept frozen keeps the key on.
+ * The pin of (parent, data_dir) is "<parent>/.freeze-pin-<hash of data_dir>": a leading dot,
+ * so cgroup_list_children() never takes it for a sandbox. cgroup_freezer_pin() creates and
+ * freezes it (idempotent), cgroup_freezer_unpin() thaws and removes it (absent is fine). */
+char *cgroup_freezer_pin_name(const char *parent, const char *data_dir);
+int cgroup_freezer_pin(const char *name, struct cove_err **err);
+int cgroup_freezer_unpin(const char *name, struct cove_err **err);
 /* SIGKILLs every process (v2 cgroup.kill; v1 freeze, kill each, thaw) and waits until the cgroup
  * is empty. A missing cgroup is not an error. Zombies whose parent is outside the cgroup
  * (the sandbox's init, reaped by coved) count as gone. */

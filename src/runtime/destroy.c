@@ -190,6 +190,12 @@ int runtime_purge(const char *data_dir, const char *cgroup_parent, struct cove_e
                                    ret == 0 ? err : NULL);
         if (r < 0 && ret == 0)
                 ret = r;
+        /* The freezer pin of a coved of this data dir that did not stop cleanly. */
+        cleanup_free char *pin = cgroup_freezer_pin_name(
+                cgroup_parent ? cgroup_parent : COVE_CGROUP_PARENT, data_dir);
+        r = cgroup_freezer_unpin(pin, ret == 0 ? err : NULL);
+        if (r < 0 && ret == 0)
+                ret = r;
         /* The kernel detaches a sandbox's loop device when its mount namespace goes; this is
          * the safety net for one that outlived it (a crash between attach and mount). */
         cleanup_free char *prefix = xasprintf("%s/", sbroot);

@@ -62,6 +62,9 @@ struct engine_identity {
  * every sandbox then runs (a sandbox can neither read nor change them); the node budget (the
  * parent cgroup's pids and memory limits) and, when the setting is 0, max-sandboxes. */
 int engine_prepare(struct coved *cd, struct cove_err **err);
+/* Undoes what engine_prepare() set up on the host for this coved alone (the freezer pin,
+ * runtime/cgroup.h); sandboxes keep running. At stop. */
+void engine_release(struct coved *cd);
 /* Once at start: makes coved the reaper of orphaned sandbox inits (child subreaper). */
 int engine_init(void);
 /* Destroys every sandbox under data_dir (`coved purge`). */

@@ -152,7 +152,20 @@ int engine_prepare(struct coved *cd, struct cove_err **err)
         r = node_budget(cd, err);
         if (r < 0)
                 return cove_err_wrap(err, "node budget");
+        /* Fast pause and resume on cgroup v1 (runtime/cgroup.h); only speed depends on it. */
+        cleanup_free char *pin = cgroup_freezer_pin_name(cd->cfg.cgroup_parent, cd->cfg.data_dir);
+        cleanup_err struct cove_err *e = NULL;
+        if (cgroup_freezer_pin(pin, &e) < 0)
+                log_warning("freezer pin: %s, ignoring (pause and resume are slower)", e->msg);
         return 0;
+}
+
+void engine_release(struct coved *cd)
+{
+        cleanup_free char *pin = cgroup_freezer_pin_name(cd->cfg.cgroup_parent, cd->cfg.data_dir);
+        cleanup_err struct cove_err *e = NULL;
+        if (cgroup_freezer_unpin(pin, &e) < 0)
+                log_warning("freezer pin: %s", e->msg);
 }
 
 int engine_init(void)
