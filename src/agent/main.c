@@ -27,6 +27,7 @@
 #define AGENT_MAX_CONNECTIONS    512
 #define AGENT_THREAD_STACK       (512 * 1024)
 #define AGENT_REQUEST_TIMEOUT_MS (60 * 1000)
+#define AGENT_KEPT_IDLE_MS       (60 * 1000) /* coved keeps an idle connection 10 s at most */
 static atomic_int nconns;
 
 static bool env_object_ok(json_t *env)
@@ -109,37 +110,53 @@ out:
         return r;
 }
 
+/* The ops after which a connection whose request said "keep": true serves another request
+ * (coved's agent_client.c has the same list): unary ops that leave nothing on the thread or
+ * the socket once answered. */
+static bool keepable(const json_t *req)
+{
+        const char *op = json_string_value(json_object_get(req, "op"));
+        return json_is_true(json_object_get(req, "keep")) && op &&
+               (streq(op, "run") || streq(op, "ping"));
+}
+
 static void *conn_thread(void *arg)
 {
         int fd = (int)(intptr_t)arg;
         struct buf payload;
-        json_t *req = NULL;
-        char kind;
-        int r;
+        bool more = true;
 
         buf_init(&payload, FRAME_MAX_PAYLOAD + 1);
-        /* A client that connects and says nothing must not pin a thread forever. */
-        struct pollfd pfd = { .fd = fd, .events = POLLIN };
-        r = TEMP_FAILURE_RETRY(poll(&pfd, 1, AGENT_REQUEST_TIMEOUT_MS));
-        if (r == 0)
-                r = -ETIMEDOUT;
-        else if (r > 0)
-                r = frame_read(fd, &kind, &payload);
-        else
-                r = -errno;
-        if (r > 0 && kind != FRAME_JSON)
-                r = -EPROTO;
-        if (r > 0) {
-                cleanup_err struct cove_err *err = NULL;
-                if (json_parse(payload.ptr, payload.len, false, &req, &err) < 0)
-                        (void)agent_reply_err(fd, 400, "%s", err->msg);
+        for (int served = 0; more; served++) {
+                json_t *req = NULL;
+                char kind;
+                int r;
+                /* A client that connects and says nothing must not pin a thread forever; a
+                 * kept connection idles for longer than coved keeps it (AGENT_POOL_IDLE_MS). */
+                struct pollfd pfd = { .fd = fd, .events = POLLIN };
+                r = TEMP_FAILURE_RETRY(
+                        poll(&pfd, 1, served ? AGENT_KEPT_IDLE_MS : AGENT_REQUEST_TIMEOUT_MS));
+                if (r == 0)
+                        r = -ETIMEDOUT;
+                else if (r > 0)
+                        r = frame_read(fd, &kind, &payload);
                 else
-                        (void)serve_request(fd, req);
-        } else if (r < 0) {
-                log_debug_errno(r, "read request: %m");
+                        r = -errno;
+                if (r > 0 && kind != FRAME_JSON)
+                        r = -EPROTO;
+                more = false;
+                if (r > 0) {
+                        cleanup_err struct cove_err *err = NULL;
+                        if (json_parse(payload.ptr, payload.len, false, &req, &err) < 0)
+                                (void)agent_reply_err(fd, 400, "%s", err->msg);
+                        else
+                                more = serve_request(fd, req) >= 0 && keepable(req);
+                } else if (r < 0 && !(served && r == -ETIMEDOUT)) {
+                        log_debug_errno(r, "read request: %m");
+                }
+                json_decref(req);
         }
         buf_release(&payload);
-        json_decref(req);
         (void)close(fd);
         atomic_fetch_sub(&nconns, 1);
         return NULL;

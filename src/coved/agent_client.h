@@ -4,9 +4,11 @@
  *
  * One connection per call: agent_client_connect() returns a connected stream socket from
  * the engine's transport (engine_agent_connect(): a unix socket for the namespaces backend),
- * owned by the caller (closing it cancels the call in the agent). Frames are written and read
- * with the helpers below (lib/frame.h). I/O timeouts are socket options (SO_RCVTIMEO /
- * SO_SNDTIMEO): `io_timeout_ms` 0 means none (streams, which poll themselves).
+ * owned by the caller (closing it cancels the call in the agent). Except that
+ * agent_client_call() of `run` and `ping` keeps its connection afterwards in the pool below
+ * (the agent serves another request on it) and takes a kept one when there is one. Frames are
+ * written and read with the helpers below (lib/frame.h). I/O timeouts are socket options
+ * (SO_RCVTIMEO / SO_SNDTIMEO): `io_timeout_ms` 0 means none (streams, which poll themselves).
  *
  * Errors: an agent that cannot be reached (socket missing, connection refused, EOF or reset
  * before a reply, a malformed frame) is reported with HTTP status 503 and the message
@@ -64,7 +66,23 @@ int agent_client_read_json(int fd, json_t **ret, struct cove_err **err);
 /* Reads a unary reply (see above). ret is written only on success. */
 int agent_client_read_reply(int fd, struct agent_reply *ret, struct cove_err **err);
 
-/* One whole unary call on a new connection: request frame out, reply in. */
+/* The pool of kept agent connections (struct coved's agents; NULL: none). At most
+ * AGENT_POOL_PER_SANDBOX idle connections per sandbox, AGENT_POOL_MAX in all (the oldest
+ * makes room); a connection is used by one call at a time. A thread watches the idle ones:
+ * one that becomes readable (the agent died or restarted, or sent bytes nobody asked for)
+ * or idles for AGENT_POOL_IDLE_MS (less than the agent's own idle limit) is closed at once,
+ * and a taken one is checked again. agent_pool_forget() closes a sandbox's idle connections
+ * (at pause: a frozen agent answers nothing). */
+#define AGENT_POOL_MAX         64
+#define AGENT_POOL_PER_SANDBOX 4
+#define AGENT_POOL_IDLE_MS     (10 * 1000)
+struct agent_pool;
+int agent_pool_new(struct agent_pool **ret, struct cove_err **err);
+void agent_pool_free(struct agent_pool *p); /* closes every connection; NULL is a no-op */
+void agent_pool_forget(struct agent_pool *p, const char *id);
+
+/* One whole unary call: request frame out, reply in; on a new connection, or a kept one
+ * (see above). */
 int agent_client_call(struct coved *cd, const char *id, const json_t *req, int timeout_ms,
                       struct agent_reply *ret, struct cove_err **err);
 

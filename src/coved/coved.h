@@ -104,6 +104,7 @@ struct coved {
         struct builder *builder;       /* owned: the build plane's state (templates/) */
         struct net *net;               /* owned: networking (engine/network.c); NULL: none */
         struct http_keycache *keys;    /* owned: verified API keys (http/auth.c); NULL: none */
+        struct agent_pool *agents;     /* owned: kept agent connections (agent_client.h) */
         /* The code interpreter's warm-up (envd_interp_warm(), set by main.c): the E2B face
          * calls it, on a worker, for a sandbox of the code-interpreter template it created
          * (e2b.md §5.2); api/ cannot include envd/. NULL: none. */

@@ -8,6 +8,7 @@
  * Starts in the foreground; SIGINT/SIGTERM (or POST /shutdown) stop it cleanly. Sandboxes
  * outlive it and are re-adopted at the next start.
  */
+#include "coved/agent_client.h"
 #include "coved/config.h"
 #include "coved/coved.h"
 #include "coved/engine/engine.h"
@@ -308,6 +309,10 @@ int main(int argc, char **argv)
                 return 1;
         }
         cd.keys = http_keycache_new();
+        if (agent_pool_new(&cd.agents, &err) < 0) {
+                log_error("%s", err->msg);
+                return 1;
+        }
         cleanup_free char *key = NULL;
         if (ensure_api_key(&cd, &key, &err) < 0) {
                 log_error("api key: %s", err->msg);
@@ -425,6 +430,7 @@ int main(int argc, char **argv)
         sampler_stop(&cd);
         templates_stop(&cd);
         manager_stop(&cd);
+        agent_pool_free(cd.agents);
         engine_release(&cd);
         engine_network_close(&cd);
         cd.store = store_close(cd.store);

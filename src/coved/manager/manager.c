@@ -1096,6 +1096,7 @@ static int pause_claimed(struct coved *cd, const struct sandbox_rec *sb, const c
         int r = engine_pause(cd, sb->id, err);
         if (r < 0)
                 return r;
+        agent_pool_forget(cd->agents, sb->id); /* a frozen agent answers nothing */
         r = modify(cd, sb->id, set_paused, (void *)reason, NULL, err);
         if (r >= 0) {
                 sandbox_log(cd, sb->id, "info", "system", "sandbox paused (%s)", reason);
