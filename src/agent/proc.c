@@ -5,6 +5,7 @@
  * helpers that Start shares.
  */
 #include "agent/proc.h"
+#include "lib/sigreset.h"
 #include "lib/b64.h"
 #include "lib/http_status.h"
 #include "lib/log.h"
@@ -343,6 +344,8 @@ static const struct {
 
 void proc_init(void)
 {
+        sig_nondefault(&proc_child_sigreset);
+        proc_child_sigreset_set = true;
         /* 256 processes (pidfd + 3 pipes each) and 512 connections (socket + eventfd) need more
          * than the usual soft limit of 1024; children get the original limit back. */
         struct rlimit rl;

@@ -22,6 +22,8 @@
 
 struct rlimit proc_child_nofile;
 bool proc_child_nofile_set;
+sigset_t proc_child_sigreset;
+bool proc_child_sigreset_set;
 
 enum child_stage {
         STAGE_SETUP = 1,
@@ -145,7 +147,7 @@ static int spawn_child_main(void *arg)
          * every signal at its default and nothing blocked. Every signal is blocked here (the
          * parent did it), so none of the agent's handlers can run in this child before its
          * reset. */
-        int r = sig_reset_all();
+        int r = proc_child_sigreset_set ? sig_reset_listed(&proc_child_sigreset) : sig_reset_all();
         if (r < 0)
                 child_fail(ep_w, STAGE_SETUP, -r);
         if (proc_child_nofile_set)

@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 
@@ -28,6 +29,11 @@
 /* The RLIMIT_NOFILE children get (the agent raises its own soft limit; proc_init). */
 extern struct rlimit proc_child_nofile;
 extern bool proc_child_nofile_set;
+/* The signals a child resets before exec (lib/sigreset.h): what was not at SIG_DFL when the
+ * agent started (proc_init(); the agent installs no handlers and ignores nothing later), set
+ * once before any thread; every signal when not set. */
+extern sigset_t proc_child_sigreset;
+extern bool proc_child_sigreset_set;
 
 struct proc_spawn_opts {
         const char *cmd;               /* borrowed */
