@@ -90,8 +90,8 @@ int store_log_append(struct store *s, const char *sandbox_id, const char *level,
         int r = store_begin(s, err);
         if (r < 0)
                 return r;
-        r = store_log_append_locked(s, sandbox_id, level ? level : "info", source ? source : "system",
-                              message ? message : "", err);
+        r = store_log_append_locked(s, sandbox_id, level ? level : "info",
+                                    source ? source : "system", message ? message : "", err);
         if (r < 0) {
                 store_rollback(s);
                 return r;

@@ -111,8 +111,7 @@ static int pending_write_locked(struct store *s, const struct sandbox_rec *sb,
         for (const struct sandbox_log_pending *l = sb->logs; r >= 0 && l; l = l->next)
                 r = store_log_append_locked(s, sb->id, l->level, l->source, l->message, err);
         if (r >= 0 && sb->spawned_template_id)
-                r = store_template_spawned_locked(s, sb->spawned_template_id, time_now_ms(),
-                                                  err);
+                r = store_template_spawned_locked(s, sb->spawned_template_id, time_now_ms(), err);
         return r;
 }
 
