@@ -437,8 +437,8 @@ def concurrent_section(args, coveds, floor_bin):
     for _ in range(args.concurrent_rounds):
         fconc += floor_samples(floor_bin, args.concurrent, concurrent=True)
         for n in names:
-            if n in warm_names(args, names):
-                wait_warm(coveds[n], args.warm)
+            # the other coved's teardowns and refills would compete with this round
+            settle(args, coveds)
             runs[n].append(concurrent_creates(coveds[n], args.concurrent))
     ph1 = {n: phases(coveds[n]) for n in names}
     conc = {}

@@ -27,6 +27,7 @@ struct manager {
         struct rowcache *rows;        /* read cache of sandbox rows (rowcache.c) */
         struct startlog *startlog;    /* startCmd output into sandbox logs (startlog.c), or NULL */
         _Atomic int64_t deleting;     /* destroys in progress (pool status) */
+        _Atomic int64_t creating;     /* manager_create() calls in progress (warm.c's refill) */
         _Atomic int64_t deleted;      /* sandboxes destroyed since start */
         pthread_mutex_t rolling_lock; /* rolling */
         struct rolling_status rolling;

@@ -991,7 +991,9 @@ int manager_create(struct coved *cd, const struct create_params *p, struct sandb
                    struct cove_err **err)
 {
         int64_t t0 = time_mono_ms(), t_us = time_mono_us();
+        atomic_fetch_add(&mgr(cd)->creating, 1);
         int r = create_sandbox(cd, p, ret, err);
+        atomic_fetch_sub(&mgr(cd)->creating, 1);
         metrics_create_phase("manager.total (all of the above)",
                              (double)(time_mono_us() - t_us) / 1e6);
         metrics_sandbox_create(r >= 0, (double)(time_mono_ms() - t0) / 1000.0);
