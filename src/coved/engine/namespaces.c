@@ -320,6 +320,8 @@ int engine_start(struct coved *cd, const struct engine_spec *spec, struct engine
                         }
                         ret->pid = res.pid;
                         ret->starttime = (int64_t)res.starttime;
+                        if (spec->spawned)
+                                spec->spawned(spec->spawned_ud);
                         t = time_mono_us();
                         r = engine_network_attach(cd, spec, ret, err);
                         metrics_create_phase("network.attach", (double)(time_mono_us() - t) / 1e6);

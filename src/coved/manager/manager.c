@@ -435,6 +435,44 @@ static int64_t size_cpu_weight(const char *size)
                        : 0;
 }
 
+/* The agent's first ping, sent as soon as its socket exists (engine_spec.spawned), so that the
+ * agent starts while the engine attaches the network: the agent answers once it accepts, which
+ * is its readiness announcement (docs/decisions.md). fd < 0: not sent (ping again later). */
+struct early_ping {
+        struct coved *cd;
+        const char *id;
+        int timeout_ms;
+        int fd;
+};
+
+static void early_ping_send(void *ud)
+{
+        struct early_ping *e = ud;
+        cleanup_err struct cove_err *err = NULL;
+        json_auto_t *req = json_pack("{s:s}", "op", "ping");
+        e->fd = agent_client_connect(e->cd, e->id, e->timeout_ms, &err);
+        if (e->fd >= 0 && agent_client_send_json(e->fd, req, &err) < 0) {
+                (void)close(e->fd);
+                e->fd = -1;
+        }
+}
+
+/* The early ping's answer: 0 when the agent answered 200, else < 0 (the caller pings again,
+ * retrying, as without it). */
+static int early_ping_wait(struct early_ping *e)
+{
+        if (e->fd < 0)
+                return -EAGAIN;
+        cleanup_close int fd = TAKE_FD(e->fd);
+        cleanup_err struct cove_err *err = NULL;
+        struct agent_reply rep = { 0 };
+        int r = agent_client_read_reply(fd, &rep, &err);
+        if (r >= 0 && rep.status != 200)
+                r = -EIO;
+        agent_reply_release(&rep);
+        return r;
+}
+
 /* Starts the processes of a claimed, starting sandbox and waits for its agent. No lock is
  * held: the runtime helper may take up to a minute, the agent up to AGENT_READY_MAX_MS. The
  * sandbox's disk image and uid block were admitted before its row was written (admit()). */
@@ -461,13 +499,22 @@ static int start_runtime(struct coved *cd, const struct sandbox_rec *sb,
                 .access_token = sb->access_token,
                 .uid_base = cd->cfg.uid_base + range * 65536,
         };
+        int64_t left = MAX(ready_deadline - time_mono_ms(), (int64_t)1);
+        struct early_ping ping = { cd, sb->id, (int)MIN(left, AGENT_READY_MAX_MS), -1 };
+        spec.spawned = early_ping_send;
+        spec.spawned_ud = &ping;
 
         r = engine_start(cd, &spec, ret, err);
-        if (r < 0)
+        if (r < 0) {
+                if (ping.fd >= 0)
+                        (void)close(ping.fd);
                 return r;
-        int64_t left = MAX(ready_deadline - time_mono_ms(), (int64_t)1);
+        }
+        left = MAX(ready_deadline - time_mono_ms(), (int64_t)1);
         int64_t t_us = time_mono_us();
-        r = agent_client_ping(cd, sb->id, (int)MIN(left, AGENT_READY_MAX_MS), err);
+        r = early_ping_wait(&ping);
+        if (r < 0)
+                r = agent_client_ping(cd, sb->id, (int)MIN(left, AGENT_READY_MAX_MS), err);
         metrics_create_phase("agent.ready", (double)(time_mono_us() - t_us) / 1e6);
         if (r < 0) {
                 (void)engine_destroy(cd, sb->id, ret, NULL);
