@@ -993,7 +993,8 @@ static int create_sandbox(struct coved *cd, const struct create_params *p, struc
         lifecycle_deadline_changed(mgr(cd)->lc, sb->deadline_at);
         if (one_step) { /* sb reads as the store holds it now (store_sandbox_insert*()) */
                 lifecycle_watch(mgr(cd)->lc, id, &who);
-                *ret = TAKE_PTR(sb); /* id stays valid: it is (*ret)->id */
+                if (ret) /* id stays valid: it is (*ret)->id, or sb's, freed after its use */
+                        *ret = TAKE_PTR(sb);
                 goto out;
         }
 
