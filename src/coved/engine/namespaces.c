@@ -206,6 +206,19 @@ static uint64_t disk_outstanding(struct coved *cd)
         return sum;
 }
 
+static void outstanding_rescan(struct coved *cd)
+{
+        outstanding_cache.valid = true;
+        outstanding_cache.at_ms = time_mono_ms();
+        outstanding_cache.sum = disk_outstanding(cd);
+}
+
+static bool disk_fits(uint64_t avail, uint64_t reserve, uint64_t committed, uint64_t want)
+{
+        return avail >= reserve && avail - reserve >= committed &&
+               avail - reserve - committed >= want;
+}
+
 int engine_reserve(struct coved *cd, const char *id, int64_t disk_mb, struct cove_err **err)
 {
         cleanup_free char *state_dir = state_dir_of(cd, id);
@@ -223,18 +236,10 @@ int engine_reserve(struct coved *cd, const char *id, int64_t disk_mb, struct cov
         uint64_t avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
         bool fresh = !outstanding_cache.valid ||
                      time_mono_ms() - outstanding_cache.at_ms > DISK_SCAN_MAX_AGE_MS;
-        for (;;) {
-                if (fresh)
-                        outstanding_cache = (typeof(outstanding_cache)){ true, time_mono_ms(),
-                                                                         disk_outstanding(cd) };
-                uint64_t c = outstanding_cache.sum;
-                if ((avail >= reserve && avail - reserve >= c && avail - reserve - c >= want) ||
-                    fresh)
-                        break;
-                fresh = true; /* refuse only on what a scan finds now */
-        }
+        if (fresh || !disk_fits(avail, reserve, outstanding_cache.sum, want))
+                outstanding_rescan(cd); /* refuse only on what a scan finds now */
         uint64_t committed = outstanding_cache.sum;
-        if (avail < reserve || avail - reserve < committed || avail - reserve - committed < want) {
+        if (!disk_fits(avail, reserve, committed, want)) {
                 r = cove_err_set_status(
                         err, 503, ENOSPC,
                         "not enough disk space for a new sandbox: %llu MiB free on the data "
