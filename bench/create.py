@@ -254,6 +254,13 @@ def wait_warm(cd, n, timeout=600):
     raise RuntimeError("the warm pool did not fill")
 
 
+def warm_names(args, names):
+    """The coveds that run a warm pool."""
+    if not args.warm:
+        return []
+    return list(names) if args.warm_baseline else [names[-1]]
+
+
 ROW_PREFIX = [""]
 
 
@@ -272,6 +279,9 @@ def main():
     ap.add_argument("--resumes", type=int, default=50)
     ap.add_argument("--concurrent-rounds", type=int, default=3)
     ap.add_argument("--idle", type=int, default=100)
+    ap.add_argument("--warm-baseline", action="store_true",
+                    help="with --warm, give the baseline coved the same warm pool (compare "
+                         "warm with warm)")
     ap.add_argument("--coved-arg", action="append", default=[],
                     help="extra coved argument (repeatable) for the new coved")
     ap.add_argument("--warm", type=int, default=0,
@@ -307,8 +317,8 @@ def main():
                      "--default-disk-mb", "256"]
             if name == "new":
                 extra += args.coved_arg
-                if args.warm:
-                    extra += ["--warm-pool-size", str(args.warm)]
+            if args.warm and (name == "new" or args.warm_baseline):
+                extra += ["--warm-pool-size", str(args.warm)]
             cd = Coved(netns=net.host_ns, extra_args=extra)
             cd.binary = binary
             coveharness.COVED = binary
@@ -346,8 +356,8 @@ def run(args, coveds, floor_bin):
     res = {n: {"create": [], "run": [], "first": [], "delete": []} for n in names}
     floor = []
     for _ in range(rounds):
-        if args.warm:
-            wait_warm(coveds[names[-1]], args.warm)
+        for n in warm_names(args, names):
+            wait_warm(coveds[n], args.warm)
         floor += floor_samples(floor_bin, per_round)
         for _ in range(per_round):
             for n in names:
@@ -385,7 +395,7 @@ def run(args, coveds, floor_bin):
                 rows.append((k, (s1 - s0) / (c1 - c0) * 1000))
         if not rows:
             print("  (this coved reports no phases)")
-        elif args.warm and n == names[-1]:
+        elif n in warm_names(args, names):
             print("  (with --warm: runtime.*, network.attach and agent.ready are the pool's "
                   "background starts; manager.total is the creates')")
         total = sum(v for k, v in rows if not k.startswith("manager.total"))
@@ -423,12 +433,14 @@ def concurrent_section(args, coveds, floor_bin):
     # alternated in rounds, each coved's round with its own 50 (machine noise moves a lot)
     runs = {n: [] for n in names}
     fconc = []
+    ph0 = {n: phases(coveds[n]) for n in names}
     for _ in range(args.concurrent_rounds):
         fconc += floor_samples(floor_bin, args.concurrent, concurrent=True)
         for n in names:
-            if args.warm and n == names[-1]:
-                wait_warm(coveds[n], args.warm)
+            # the other coved's teardowns and refills would compete with this round
+            settle(args, coveds)
             runs[n].append(concurrent_creates(coveds[n], args.concurrent))
+    ph1 = {n: phases(coveds[n]) for n in names}
     conc = {}
     for n in names:  # the round with the median p99
         rs = sorted(runs[n], key=lambda r: pct(r[0], 99))
@@ -441,7 +453,24 @@ def concurrent_section(args, coveds, floor_bin):
         xs, wall, dels = conc[n]
         print("  [%s] create p50 %8.2f ms  p99 %8.2f ms  all done in %8.1f ms; delete p50 %7.2f ms "
               "p99 %7.2f ms" % (n, pct(xs, 50), pct(xs, 99), wall, pct(dels, 50), pct(dels, 99)))
+    for n in names:
+        print("  where a concurrent create's time goes [%s] (mean per create, ms):" % n)
+        print_phases(ph0[n], ph1[n], "    ")
     return conc, fconc
+
+
+def print_phases(before, after, indent):
+    """The mean per create of each phase between two phases() readings, largest first."""
+    rows = []
+    for k, (s1, c1) in after.items():
+        s0, c0 = before.get(k, (0.0, 0.0))
+        if c1 - c0 > 0:
+            rows.append((k, (s1 - s0) / (c1 - c0) * 1000))
+    if not rows:
+        print(indent + "(this coved reports no phases)")
+    total = sum(v for k, v in rows if not k.startswith("manager.total"))
+    for k, v in sorted(rows, key=lambda kv: -kv[1]):
+        print("%s%-34s %8.3f ms  %5.1f%%" % (indent, k, v, 100 * v / total if total else 0))
 
 
 def settle(args, coveds):
@@ -454,8 +483,8 @@ def settle(args, coveds):
             if st != 200 or b["data"]["deleting"] == 0:
                 break
             time.sleep(0.05)
-    if args.warm:
-        wait_warm(coveds[list(coveds)[-1]], args.warm)
+    for n in warm_names(args, list(coveds)):
+        wait_warm(coveds[n], args.warm)
 
 
 def resume_section(args, coveds):

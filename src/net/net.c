@@ -48,8 +48,9 @@ struct found {
 };
 
 /* Locks: `lock` guards the registry (slots, pool, policies, learnt addresses) and is what the
- * DNS forwarder takes; `nl_lock` guards the rtnetlink socket. Netlink work (a veth's creation
- * or deletion takes milliseconds) runs under nl_lock only, so DNS answers never wait for it.
+ * DNS forwarder takes; `nl_lock` guards the shared rtnetlink socket `nl`. Netlink work (a
+ * veth's creation or deletion takes milliseconds) runs under nl_lock only, so DNS answers never
+ * wait for it. An attach talks over a socket of its own and takes neither (attach_kernel()).
  * Order: lock before nl_lock, never the reverse. nft has its own mutex (nft.h). */
 struct net {
         pthread_mutex_t lock;
@@ -652,17 +653,18 @@ out:
         return r;
 }
 
-static int setup_host_end(struct net *n, const struct net_sbx *s, struct cove_err **err)
+static int setup_host_end(struct net *n, struct rtnl *nl, const struct net_sbx *s,
+                          struct cove_err **err)
 {
         cleanup_free char *alias = xasprintf(NET_ALIAS_PREFIX "%s", s->id);
         struct net_cidr d4 = { .addr = s->rs.addr4, .prefix = 32 };
         int r;
 
-        r = rtnl_link_set_alias(n->nl, s->ifindex, alias, err);
+        r = rtnl_link_set_alias(nl, s->ifindex, alias, err);
         if (r >= 0)
-                r = rtnl_link_set_forwarding4(n->nl, s->ifindex, true, err);
+                r = rtnl_link_set_forwarding4(nl, s->ifindex, true, err);
         if (r >= 0 && s->rs.addr6.family == AF_INET6) {
-                r = rtnl_addr_add(n->nl, s->ifindex, &n->gateway6_ll, 64, RTNL_ADDR_NODAD, err);
+                r = rtnl_addr_add(nl, s->ifindex, &n->gateway6_ll, 64, RTNL_ADDR_NODAD, err);
                 if (r >= 0 && n->force_forwarding) {
                         char path[96];
                         (void)snprintf(path, sizeof(path),
@@ -671,9 +673,9 @@ static int setup_host_end(struct net *n, const struct net_sbx *s, struct cove_er
                 }
         }
         if (r >= 0)
-                r = rtnl_link_set_up(n->nl, s->ifindex, err);
+                r = rtnl_link_set_up(nl, s->ifindex, err);
         if (r >= 0)
-                r = rtnl_route_add(n->nl,
+                r = rtnl_route_add(nl,
                                    &(struct rtnl_route){ .dst = d4,
                                                          .prefsrc = &n->gateway,
                                                          .ifindex = s->ifindex,
@@ -681,7 +683,7 @@ static int setup_host_end(struct net *n, const struct net_sbx *s, struct cove_er
                                    err);
         if (r >= 0 && s->rs.addr6.family == AF_INET6) {
                 struct net_cidr d6 = { .addr = s->rs.addr6, .prefix = 128 };
-                r = rtnl_route_add(n->nl, &(struct rtnl_route){ .dst = d6, .ifindex = s->ifindex },
+                r = rtnl_route_add(nl, &(struct rtnl_route){ .dst = d6, .ifindex = s->ifindex },
                                    err);
         }
         return r;
@@ -731,30 +733,37 @@ static int teardown(struct net *n, struct net_sbx *s, struct cove_err **err)
         return r;
 }
 
-/* The kernel side of a new sandbox network (veth, addresses, routes, rules); nl_lock taken. */
+/* The kernel side of a new sandbox network (veth, addresses, routes, rules). Over a netlink
+ * socket of its own, without nl_lock: parallel creates (each on its own slot and link names)
+ * then wait only for the kernel's rtnl lock, held per message, and never for another create's
+ * thread that was preempted halfway through its messages (a queue of tens of milliseconds at
+ * 50 concurrent creates on a loaded machine, docs/decisions.md). */
 static int attach_kernel(struct net *n, struct net_sbx *s, int netns_fd, struct cove_err **err)
 {
         cleanup_buf struct buf b;
+        struct rtnl *nl = NULL;
         int r;
 
         buf_init(&b, NFT_BUF_MAX);
-        (void)pthread_mutex_lock(&n->nl_lock);
-        r = rtnl_veth_create(n->nl, s->rs.ifname, PEER_IFNAME, netns_fd, n->mtu, err);
+        r = rtnl_open(-1, &nl, err);
+        if (r < 0)
+                return r;
+        r = rtnl_veth_create(nl, s->rs.ifname, PEER_IFNAME, netns_fd, n->mtu, err);
         if (r == -EEXIST) { /* a leftover of an interrupted teardown: it is ours to remove */
-                int old = rtnl_link_index(n->nl, s->rs.ifname);
+                int old = rtnl_link_index(nl, s->rs.ifname);
                 cove_err_free(err);
                 if (old > 0)
-                        (void)rtnl_link_del(n->nl, old, NULL);
-                r = rtnl_veth_create(n->nl, s->rs.ifname, PEER_IFNAME, netns_fd, n->mtu, err);
+                        (void)rtnl_link_del(nl, old, NULL);
+                r = rtnl_veth_create(nl, s->rs.ifname, PEER_IFNAME, netns_fd, n->mtu, err);
         }
         if (r >= 0) {
-                s->ifindex = rtnl_link_index(n->nl, s->rs.ifname);
+                s->ifindex = rtnl_link_index(nl, s->rs.ifname);
                 if (s->ifindex < 0)
                         r = cove_err_set(err, -s->ifindex, "find link '%s': %m", s->rs.ifname);
         }
         if (r >= 0)
-                r = setup_host_end(n, s, err);
-        (void)pthread_mutex_unlock(&n->nl_lock);
+                r = setup_host_end(n, nl, s, err);
+        rtnl_close(nl);
         if (r >= 0) /* its own socket, in the sandbox's namespace */
                 r = setup_peer(n, s, netns_fd, err);
         if (r >= 0)

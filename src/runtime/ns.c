@@ -27,6 +27,7 @@
 #include <linux/sched.h>
 #include <net/if.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -483,9 +484,58 @@ static int binaries_open(const struct sandbox_config *c, const struct runtime_bi
         return 0;
 }
 
+/*
+ * The helper joins the sandbox's cgroup before the clone, so the child is born inside (its
+ * cgroup namespace root is the sandbox's). A write to cgroup.procs takes the kernel's
+ * cgroup_threadgroup_rwsem for writing, which waits for an RCU grace period (~5–10 ms here,
+ * most of it idle waiting; only the first hierarchy's write pays it, docs/decisions.md).
+ * So a second thread does the join while the first prepares the socket, binaries, volumes
+ * and the disk image (~3–4 ms of work), and the clone waits for the join. The joiner writes
+ * the helper's pid, which moves both threads; it is gone (joined) before the clone.
+ */
+struct cgroup_joiner {
+        pthread_t thread;
+        bool threaded, waited;
+        const char *name;
+        int r;
+        struct cove_err *err;
+};
+
+static void *joiner_main(void *ud)
+{
+        struct cgroup_joiner *j = ud;
+        j->r = cgroup_join(j->name, 0, &j->err);
+        return NULL;
+}
+
+/* Starts joining; joins at once when no thread can be made. */
+static void joiner_start(struct cgroup_joiner *j, const char *name)
+{
+        j->name = name;
+        j->threaded = pthread_create(&j->thread, NULL, joiner_main, j) == 0;
+        if (!j->threaded)
+                (void)joiner_main(j);
+}
+
+/* Waits for the join: 0, or its error (into *err, or dropped when err is NULL). */
+static int joiner_wait(struct cgroup_joiner *j, struct cove_err **err)
+{
+        if (j->threaded && !j->waited) {
+                (void)pthread_join(j->thread, NULL);
+                j->waited = true;
+        }
+        if (j->r < 0) {
+                if (err && !*err)
+                        *err = TAKE_PTR(j->err);
+                cove_err_free(&j->err);
+        }
+        return j->r;
+}
+
 int sandbox_run(const struct sandbox_config *c, const struct runtime_binaries *bins,
                 struct runtime_result *ret, struct cove_err **err)
 {
+        struct cgroup_joiner joiner = { 0 };
         cleanup_close int sync_parent = -1, listen_fd = -1, agent_fd = -1, init_fd = -1;
         cleanup_close int sync_child = -1, userns_fd = -1;
         cleanup_free char *rootfs = NULL;
@@ -511,10 +561,8 @@ int sandbox_run(const struct sandbox_config *c, const struct runtime_binaries *b
                 goto fail;
         cg_created = true;
         phase_mark("cgroup.limits");
-        /* Join first so the child is born inside: its cgroup namespace root is the sandbox's. */
-        r = cgroup_join(c->cgroup_name, 0, err);
-        if (r < 0)
-                goto fail;
+        /* Join (in the background) so the child is born inside; see struct cgroup_joiner. */
+        joiner_start(&joiner, c->cgroup_name);
         joined = true;
         listen_fd = listen_socket(c->agent_socket, err);
         if (listen_fd < 0) {
@@ -546,6 +594,10 @@ int sandbox_run(const struct sandbox_config *c, const struct runtime_binaries *b
             (r = fd_move_high(&sync_parent, err)) < 0)
                 goto fail;
         if (m.disk >= 0 && (r = fd_move_high(&m.disk, err)) < 0)
+                goto fail;
+        r = joiner_wait(&joiner, err);
+        phase_mark("cgroup.join.wait");
+        if (r < 0)
                 goto fail;
         /* The child starts in its copy of rootfs/ (see child_open_dirs). */
         if (chdir(rootfs) < 0) {
@@ -611,6 +663,8 @@ int sandbox_run(const struct sandbox_config *c, const struct runtime_binaries *b
         return 0;
 
 fail:
+        if (joined)
+                (void)joiner_wait(&joiner, NULL);
         mounts_close(&m, c);
         volumes_close(c);
         if (pid > 0) {

@@ -5,12 +5,14 @@
 #include "lib/macro.h"
 #include "lib/timeutil.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 
 #include "lib/banned.h"
 
 static bool active;
+static pthread_t owner; /* the thread that called phase_start(): only its marks count */
 static uint64_t last_us;
 static size_t n_phases;
 static struct phase phases[PHASES_MAX];
@@ -18,13 +20,14 @@ static struct phase phases[PHASES_MAX];
 void phase_start(void)
 {
         active = true;
+        owner = pthread_self();
         n_phases = 0;
         last_us = (uint64_t)time_mono_us();
 }
 
 void phase_mark(const char *name)
 {
-        if (!active)
+        if (!active || !pthread_equal(pthread_self(), owner))
                 return;
         uint64_t now = (uint64_t)time_mono_us();
         if (n_phases < PHASES_MAX) {

@@ -4,10 +4,11 @@
  * (microseconds since the previous mark), reported with the helper's result and turned into
  * coved's cove_sandbox_create_phase_seconds histogram (bench/create.py prints it).
  *
- * Off until phase_start() (only cove-runtime's single-threaded `create` calls it): library code
+ * Off until phase_start() (only cove-runtime's `create` calls it): library code
  * shared with the multi-threaded coved (cgroup.c) may mark phases, which then cost nothing and
- * touch no shared state. At most PHASES_MAX phases are kept; later marks are folded into the
- * last one. Names are copied (at most PHASE_NAME_MAX - 1 bytes).
+ * touch no shared state; so do marks from any thread but the one that called phase_start()
+ * (cove-runtime's cgroup joiner, see ns.c). At most PHASES_MAX phases are kept; later marks are
+ * folded into the last one. Names are copied (at most PHASE_NAME_MAX - 1 bytes).
  */
 #pragma once
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * spawn_client.c — fork-exec of cove-runtime (async-signal-safe child, git run-command.c
- * pattern), the one JSON result message, and process identity checks.
+ * spawn_client.c — the spawn of cove-runtime (async-signal-safe child, git run-command.c
+ * pattern, started like posix_spawn: clone(CLONE_VM | CLONE_VFORK), so coved's page tables
+ * are never copied), the one JSON result message, and process identity checks.
  */
 #include "runtime/spawn_client.h"
 
@@ -14,6 +15,8 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -70,6 +73,60 @@ static _Noreturn void spawn_child(int sync_fd, int devnull, int errpipe, int ini
                 child_fail(errpipe);
         execv(argv[0], argv);
         child_fail(errpipe);
+}
+
+struct spawn_args {
+        int sync_fd, devnull, errpipe, init_fd, agent_fd;
+        char *const *argv;
+};
+
+static int spawn_child_fn(void *ud)
+{
+        const struct spawn_args *a = ud;
+        spawn_child(a->sync_fd, a->devnull, a->errpipe, a->init_fd, a->agent_fd, a->argv);
+}
+
+/* The child shares coved's memory until it execs (CLONE_VM | CLONE_VFORK: this thread waits
+ * for that, coved's others run on), so nothing of coved's address space is copied; that copy
+ * was the largest part of a fork() of a big multi-threaded coved, and fork() write-locks
+ * coved's memory map meanwhile (other threads' page faults wait). Every signal stays blocked
+ * across the clone: the child resets every disposition before it unblocks them, so no handler
+ * of coved's ever runs on coved's memory in the child. The child touches only its own stack
+ * and errno (this thread's, unused by it until clone returns). */
+#define SPAWN_STACK_SIZE (64 * 1024)
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                         \
+        __has_feature(memory_sanitizer)
+#define SPAWN_UNDER_SANITIZER 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SPAWN_UNDER_SANITIZER 1
+#endif
+
+static pid_t spawn_vfork(const struct spawn_args *a)
+{
+#ifdef SPAWN_UNDER_SANITIZER
+        /* A sanitizer's runtime tracks threads and their stacks: a CLONE_VM child on a stack
+         * of ours would confuse it. Sanitized builds are for tests; they fork. */
+        pid_t p = fork();
+        if (p == 0)
+                (void)spawn_child_fn((void *)a);
+        return p;
+#endif
+        sigset_t all, old;
+        void *stack = xmalloc(SPAWN_STACK_SIZE);
+        (void)sigfillset(&all);
+        (void)pthread_sigmask(SIG_SETMASK, &all, &old);
+        /* the stack grows down on every architecture Cove runs on */
+        pid_t pid = clone(spawn_child_fn, (char *)stack + SPAWN_STACK_SIZE,
+                          CLONE_VM | CLONE_VFORK | SIGCHLD, (void *)a);
+        int e = errno;
+        (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+        free(stack);
+        errno = e;
+        return pid;
 }
 
 static int move_above(int *fd)
@@ -176,11 +233,10 @@ int runtime_create(const char *helper, const char *config_path, const struct run
                 return cove_err_set(err, -r, "runtime: dup: %m");
 
         int64_t t0_us = time_mono_us();
-        pid = fork();
+        struct spawn_args sa = { sync_child, devnull, ep_w, init_fd, agent_fd, argv };
+        pid = spawn_vfork(&sa);
         if (pid < 0)
-                return cove_err_set(err, errno, "runtime: fork: %m");
-        if (pid == 0)
-                spawn_child(sync_child, devnull, ep_w, init_fd, agent_fd, argv);
+                return cove_err_set(err, errno, "runtime: clone: %m");
 
         (void)close(TAKE_FD(sync_child));
         (void)close(TAKE_FD(ep_w));

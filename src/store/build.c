@@ -47,6 +47,12 @@ int store_template_get_by_name(struct store *s, const char *team_id, const char 
 int store_template_spawned(struct store *s, const char *id, int64_t now_ms, struct cove_err **err)
 {
         STORE_LOCK(s);
+        return store_template_spawned_locked(s, id, now_ms, err);
+}
+
+int store_template_spawned_locked(struct store *s, const char *id, int64_t now_ms,
+                                  struct cove_err **err)
+{
         cleanup_stmt sqlite3_stmt *st = store_stmt(s, STMT_TEMPLATE_SPAWNED,
                                                    "UPDATE templates SET spawn_count = spawn_count "
                                                    "+ 1, last_spawned_at = ?2 WHERE id = ?1",

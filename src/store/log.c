@@ -38,8 +38,8 @@ static struct log_rec *log_from_row(sqlite3_stmt *st)
 }
 
 /* Runs inside the caller's transaction. */
-static int log_append_locked(struct store *s, const char *sandbox_id, const char *level,
-                             const char *source, const char *message, struct cove_err **err)
+int store_log_append_locked(struct store *s, const char *sandbox_id, const char *level,
+                            const char *source, const char *message, struct cove_err **err)
 {
         int64_t seq;
         int rc;
@@ -90,8 +90,8 @@ int store_log_append(struct store *s, const char *sandbox_id, const char *level,
         int r = store_begin(s, err);
         if (r < 0)
                 return r;
-        r = log_append_locked(s, sandbox_id, level ? level : "info", source ? source : "system",
-                              message ? message : "", err);
+        r = store_log_append_locked(s, sandbox_id, level ? level : "info",
+                                    source ? source : "system", message ? message : "", err);
         if (r < 0) {
                 store_rollback(s);
                 return r;

@@ -3,6 +3,7 @@
 #include "store-internal.h"
 
 #include "lib/macro.h"
+#include "lib/timeutil.h"
 
 #include "lib/banned.h"
 
@@ -60,6 +61,60 @@ enum {
 
 #define SANDBOX_SELECT "SELECT " SANDBOX_COLS " FROM sandboxes"
 
+/* A log entry queued on a record (sandbox_rec_log()). */
+struct sandbox_log_pending {
+        struct sandbox_log_pending *next;
+        char *level, *source, *message;
+};
+
+void sandbox_rec_log(struct sandbox_rec *sb, const char *level, const char *source,
+                     const char *message)
+{
+        struct sandbox_log_pending *l = xzalloc(sizeof(*l)), **tail = &sb->logs;
+        l->level = xstrdup(level ? level : "info");
+        l->source = xstrdup(source ? source : "system");
+        l->message = xstrdup(message ? message : "");
+        while (*tail)
+                tail = &(*tail)->next;
+        *tail = l;
+}
+
+/* Drops what a write of sb would have carried besides the row. */
+static void pending_free(struct sandbox_rec *sb)
+{
+        event_rec_free(sb->event);
+        sb->event = NULL;
+        while (sb->logs) {
+                struct sandbox_log_pending *l = sb->logs;
+                sb->logs = l->next;
+                free(l->level);
+                free(l->source);
+                free(l->message);
+                free(l);
+        }
+        free(sb->spawned_template_id);
+        sb->spawned_template_id = NULL;
+}
+
+static bool pending_any(const struct sandbox_rec *sb)
+{
+        return sb->event || sb->logs || sb->spawned_template_id;
+}
+
+/* Writes sb's pending event, log entries and template spawn. Inside a transaction. */
+static int pending_write_locked(struct store *s, const struct sandbox_rec *sb,
+                                struct cove_err **err)
+{
+        int r = 0;
+        if (sb->event)
+                r = store_event_insert_locked(s, sb->event, err);
+        for (const struct sandbox_log_pending *l = sb->logs; r >= 0 && l; l = l->next)
+                r = store_log_append_locked(s, sb->id, l->level, l->source, l->message, err);
+        if (r >= 0 && sb->spawned_template_id)
+                r = store_template_spawned_locked(s, sb->spawned_template_id, time_now_ms(), err);
+        return r;
+}
+
 void sandbox_rec_free(struct sandbox_rec *sb)
 {
         if (!sb)
@@ -81,7 +136,7 @@ void sandbox_rec_free(struct sandbox_rec *sb)
         json_decref(sb->egress);
         free(sb->e2b_user);
         free(sb->key_id);
-        event_rec_free(sb->event);
+        pending_free(sb);
         free(sb);
 }
 
@@ -121,6 +176,8 @@ struct sandbox_rec *sandbox_rec_dup(const struct sandbox_rec *sb)
         c->key_id = dup_or_null(sb->key_id);
         c->e2b_user = dup_or_null(sb->e2b_user);
         c->event = NULL;
+        c->logs = NULL;
+        c->spawned_template_id = NULL;
         return c;
 }
 
@@ -288,6 +345,13 @@ static int sandbox_from_row(sqlite3_stmt *st, struct sandbox_rec **ret, struct c
         return 0;
 }
 
+/* A JSON column's value as a read of the row returns it: NULL stands for the default. */
+static void json_default(json_t **v, const char *dflt)
+{
+        if (!*v && !(*v = json_loads(dflt, JSON_DECODE_ANY, NULL)))
+                abort(); /* our own constant, so out of memory only */
+}
+
 static int insert_locked(struct store *s, struct sandbox_rec *sb, struct cove_err **err)
 {
         cleanup_stmt sqlite3_stmt *st = store_stmt(
@@ -311,31 +375,35 @@ static int insert_locked(struct store *s, struct sandbox_rec *sb, struct cove_er
         if (rc != SQLITE_DONE)
                 return store_sql_error(s, rc, err, "insert sandbox '%s'", sb->id);
         sb->created_seq = sqlite3_last_insert_rowid(s->db);
+        /* sb now reads as store_sandbox_get() would return it */
+        json_default(&sb->metadata, "{}");
+        json_default(&sb->env_vars, "{}");
+        json_default(&sb->network, STORE_NETWORK_DEFAULT);
+        json_default(&sb->timeline, "[]");
+        json_default(&sb->volume_mounts, "[]");
         sandbox_written_locked(s, sb->id);
         return 0;
 }
 
-/* Inserts the row and its pending event (sb->event) in one transaction; the event is freed
- * once written. */
+/* Inserts the row and its pending writes (event, log entries, template spawn) in one
+ * transaction; they are freed once written. */
 int store_sandbox_insert_locked(struct store *s, struct sandbox_rec *sb, struct cove_err **err)
 {
-        if (!sb->event)
+        if (!pending_any(sb))
                 return insert_locked(s, sb, err);
         int r = store_begin(s, err);
         if (r < 0)
                 return r;
         r = insert_locked(s, sb, err);
         if (r >= 0)
-                r = store_event_insert_locked(s, sb->event, err);
+                r = pending_write_locked(s, sb, err);
         if (r < 0) {
                 store_rollback(s);
                 return r;
         }
         r = store_commit(s, err);
-        if (r >= 0) {
-                event_rec_free(sb->event);
-                sb->event = NULL;
-        }
+        if (r >= 0)
+                pending_free(sb);
         return r;
 }
 
@@ -436,23 +504,22 @@ int store_sandbox_modify(struct store *s, const char *id, store_sandbox_modify_f
         if (r < 0)
                 return r;
         r = fn(sb, ud, err);
-        if (r > 0 && sb->event) {
-                /* The change and its lifecycle event are one transaction: the event is durable
-                 * exactly when the transition is. */
+        if (r > 0 && pending_any(sb)) {
+                /* The change, its lifecycle event and log entries are one transaction: the
+                 * event is durable exactly when the transition is. */
                 r = store_begin(s, err);
                 if (r >= 0)
                         r = update_locked(s, sb, err);
                 if (r >= 0)
-                        r = store_event_insert_locked(s, sb->event, err);
+                        r = pending_write_locked(s, sb, err);
                 if (r >= 0)
                         r = store_commit(s, err);
                 else
                         store_rollback(s);
-                event_rec_free(sb->event);
-                sb->event = NULL;
         } else if (r > 0) {
                 r = update_locked(s, sb, err);
         }
+        pending_free(sb);
         if (r < 0 || !ret) {
                 sandbox_rec_free(sb);
                 return r < 0 ? r : 0;

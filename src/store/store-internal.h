@@ -200,8 +200,15 @@ int store_one_row(struct store *s, int rc, const char *kind, const char *id, str
  * team that subscribes to its type. Call inside a transaction (store_begin()). */
 int store_event_insert_locked(struct store *s, const struct event_rec *ev, struct cove_err **err);
 
-/* sandbox.c: inserts sb and its pending event (sb->event, freed once written) in one
- * transaction. Lock held. */
+/* log.c: appends one entry of a sandbox's log (and trims it). Inside a transaction. */
+int store_log_append_locked(struct store *s, const char *sandbox_id, const char *level,
+                            const char *source, const char *message, struct cove_err **err);
+/* build.c: spawn_count + 1, last_spawned_at = now_ms of template id. Lock held. */
+int store_template_spawned_locked(struct store *s, const char *id, int64_t now_ms,
+                                  struct cove_err **err);
+
+/* sandbox.c: inserts sb and its pending writes (event, log entries, template spawn; consumed
+ * once written) in one transaction. Lock held. */
 int store_sandbox_insert_locked(struct store *s, struct sandbox_rec *sb, struct cove_err **err);
 
 /* db.c: BEGIN IMMEDIATE / COMMIT; store_rollback() never fails and is a no-op outside a

@@ -164,10 +164,23 @@ struct sandbox_rec {
          * same transaction (store_sandbox_insert*(), store_sandbox_modify()); owned, consumed
          * (freed and reset) by the write. */
         struct event_rec *event;
+        /* Not columns either, written and consumed the same way: sandbox log entries
+         * (sandbox_rec_log()) and a spawn of the template spawned_template_id (its spawn_count
+         * and last_spawned_at, as store_template_spawned()). One create is then one or two
+         * transactions instead of one per record (docs/decisions.md, "One transaction per
+         * create"). */
+        struct sandbox_log_pending *logs;
+        char *spawned_template_id;
 };
 void sandbox_rec_free(struct sandbox_rec *sb);
-/* A deep copy (strings and JSON values copied; the pending event is not). */
+/* A deep copy (strings and JSON values copied; the pending event, log entries and spawn are
+ * not). */
 struct sandbox_rec *sandbox_rec_dup(const struct sandbox_rec *sb);
+/* Queues a log entry (store_log_append()'s arguments, copied) on sb, to be written by the
+ * next store_sandbox_insert*() or store_sandbox_modify() of it, in the same transaction as
+ * the row. Entries keep their order. */
+void sandbox_rec_log(struct sandbox_rec *sb, const char *level, const char *source,
+                     const char *message);
 
 /* Inserts a new sandbox (created_seq is assigned by the store). -EEXIST on ID clash. */
 int store_sandbox_insert(struct store *s, struct sandbox_rec *sb, struct cove_err **err);

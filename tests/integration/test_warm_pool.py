@@ -165,6 +165,49 @@ class WarmPool(unittest.TestCase):
         st, e, _ = cd.request("POST", "/admin/rolling/start", {"templateId": "nosuch"})
         self.assertEqual(st, 404, e)
 
+    def test_create_is_written_whole_before_its_answer(self):
+        """A create's records go to the store in one transaction (a warm claim) or two (a cold
+        start): its row, created event, log entries and the template's spawn count. Whatever
+        the answer said is there after a kill -9 straight after it, and looks the same for a
+        warm and a cold sandbox."""
+        cd = self.start(size=1)
+        wait_warm(cd, 1)
+        (warm,) = warm_ids(cd)
+        spawned0 = self.spawn_count(cd)
+        a = cd.create(metadata={"k": "warm"})
+        self.assertEqual(a.id, warm)
+        b = cd.create(metadata={"k": "cold"})  # the refill takes a whole start: a fresh one
+        self.assertNotEqual(b.id, warm)
+        cd.kill9()
+        self.assertEqual(self.spawn_count(cd), spawned0 + 2)
+        cd.start()
+        for sb, kind in ((a, "warm"), (b, "cold")):
+            with self.subTest(kind=kind):
+                st, body, _ = cd.api("GET", "/sandboxes/" + sb.id)
+                self.assertEqual(st, 200, body)
+                self.assertEqual(body["state"], "running")
+                self.assertEqual(body["metadata"], {"k": kind})
+                st, logs, _ = cd.api("GET", "/sandboxes/%s/logs" % sb.id)
+                self.assertEqual(st, 200, logs)
+                msgs = [e["message"] for e in logs["logs"]]
+                self.assertEqual(len(msgs), 2, msgs)
+                self.assertTrue(msgs[0].startswith("sandbox created from template 'base'"), msgs)
+                self.assertTrue(msgs[1].startswith("sandbox running (init pid "), msgs)
+                self.assertEqual([e["fields"]["seq"] for e in logs["logs"]], ["1", "2"])
+                st, events, _ = cd.api("GET", "/events/sandboxes/%s?limit=100" % sb.id)
+                self.assertEqual(st, 200, events)
+                self.assertEqual([e["type"] for e in events], ["sandbox.lifecycle.created"])
+                self.assertEqual(sb.run("true")["exit_code"], 0)
+                sb.delete()
+
+    def spawn_count(self, cd):
+        db = sqlite3.connect(os.path.join(cd.data_dir, "cove.db"), timeout=30)
+        try:
+            return db.execute("SELECT spawn_count FROM templates WHERE name = 'base'"
+                              " OR id = 'base'").fetchone()[0]
+        finally:
+            db.close()
+
     def test_kill9_restart_and_stop(self):
         cd = self.start()
         wait_warm(cd, 2)

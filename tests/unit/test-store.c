@@ -1095,6 +1095,54 @@ static void test_volumes(void)
         store_close(s);
 }
 
+/* A row's pending writes (log entries, the template's spawn, the event) go in the row's own
+ * transaction: all of them, in order, or none (a refused insert writes no log entry). */
+static int start_with_log(struct sandbox_rec *sb, void *ud, struct cove_err **err)
+{
+        (void)err;
+        sb->state = SANDBOX_RUNNING;
+        sandbox_rec_log(sb, "info", "system", "sandbox running");
+        sb->spawned_template_id = xstrdup(ud);
+        return 1;
+}
+
+static void test_sandbox_pending_writes(void)
+{
+        cleanup_free char *path = new_db_path();
+        struct store *s = open_ok(path);
+        cleanup_err struct cove_err *err = NULL;
+        struct template_rec *t = make_template("tpl-base-0001", "base");
+        struct sandbox_rec *a = make_sandbox("sb-a", "team_default", 1);
+        struct sandbox_rec *dup = make_sandbox("sb-a", "team_default", 2);
+        struct log_rec **v = NULL;
+
+        ASSERT_EQ(store_template_insert(s, t, &err), 0);
+        a->state = SANDBOX_STARTING;
+        sandbox_rec_log(a, "info", "system", "sandbox created");
+        ASSERT_EQ(store_sandbox_insert(s, a, &err), 0);
+        ASSERT_TRUE(a->logs == NULL && a->spawned_template_id == NULL);        /* consumed */
+        ASSERT_TRUE(json_is_object(a->network) && json_is_array(a->timeline)); /* as read */
+        sandbox_rec_log(dup, "info", "system", "must not appear");
+        dup->spawned_template_id = xstrdup("tpl-base-0001");
+        ASSERT_EQ(store_sandbox_insert(s, dup, &err), -EEXIST);
+        cove_err_free(&err);
+        ASSERT_EQ(raw_int(path, "SELECT spawn_count FROM templates"), 0);
+        ASSERT_EQ(store_sandbox_modify(s, "sb-a", start_with_log, (void *)"tpl-base-0001", NULL,
+                                       &err),
+                  0);
+        ASSERT_EQ(raw_int(path, "SELECT spawn_count FROM templates"), 1);
+        ASSERT_EQ(raw_int(path, "SELECT count(*) FROM sandboxes WHERE status = 'running'"), 1);
+        ASSERT_EQ(store_log_list(s, "sb-a", &v, &err), 0);
+        ASSERT_TRUE(v[0] && v[1] && !v[2]);
+        ASSERT_TRUE(streq(v[0]->message, "sandbox created") && v[0]->seq == 1);
+        ASSERT_TRUE(streq(v[1]->message, "sandbox running") && v[1]->seq == 2);
+        log_list_free(v);
+        sandbox_rec_free(a);
+        sandbox_rec_free(dup);
+        template_rec_free(t);
+        store_close(s);
+}
+
 int main(void)
 {
         if (!mkdtemp(tmpdir)) {
@@ -1113,6 +1161,7 @@ int main(void)
         RUN(test_sandbox_modify_and_deadlines);
         RUN(test_sandbox_write_hook);
         RUN(test_sandbox_rec_dup_copies_every_field);
+        RUN(test_sandbox_pending_writes);
         RUN(test_logs);
         RUN(test_settings);
         RUN(test_failure_injection);

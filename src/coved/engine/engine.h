@@ -47,6 +47,11 @@ struct engine_spec {
         const char *access_token; /* the sandbox's token, at /run/cove/access-token inside */
         int64_t uid_base;         /* host uid of the sandbox's root: its block of 65,536 uids;
                                    * 0: no user namespace */
+        /* Optional: called by engine_start() once the sandbox's processes exist and its agent
+         * can be reached (engine_agent_connect() works), before the engine's remaining work
+         * (the network attach); so the caller's first agent request overlaps that work. */
+        void (*spawned)(void *ud);
+        void *spawned_ud;
 };
 
 /* Who the sandbox's init is: persisted with the sandbox, enough to find it again after a

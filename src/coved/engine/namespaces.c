@@ -185,6 +185,19 @@ int engine_purge(const char *data_dir, const char *cgroup_parent, struct cove_er
 /* Serialises admission: a check and its image file are one step. */
 static pthread_mutex_t disk_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* What disk_outstanding() found, at most DISK_SCAN_MAX_AGE_MS ago, plus the images admitted
+ * since (each counted at its full size). The scan reads every sandbox's image: its cost grows
+ * with the fleet, and every create waited for it under disk_lock. Between scans the figure
+ * only errs high (sandboxes writing into their images, or removed, lower the real one), so
+ * admission is never looser than with a scan; a refusal is only ever decided on a fresh scan,
+ * and a destroy forgets the figure. Guarded by disk_lock. */
+#define DISK_SCAN_MAX_AGE_MS 1000
+static struct {
+        bool valid;
+        int64_t at_ms; /* monotonic */
+        uint64_t sum;
+} outstanding_cache;
+
 /* What the existing sandboxes' images may still grow by: their size minus what they hold. */
 static uint64_t disk_outstanding(struct coved *cd)
 {
@@ -206,6 +219,19 @@ static uint64_t disk_outstanding(struct coved *cd)
         return sum;
 }
 
+static void outstanding_rescan(struct coved *cd)
+{
+        outstanding_cache.valid = true;
+        outstanding_cache.at_ms = time_mono_ms();
+        outstanding_cache.sum = disk_outstanding(cd);
+}
+
+static bool disk_fits(uint64_t avail, uint64_t reserve, uint64_t committed, uint64_t want)
+{
+        return avail >= reserve && avail - reserve >= committed &&
+               avail - reserve - committed >= want;
+}
+
 int engine_reserve(struct coved *cd, const char *id, int64_t disk_mb, struct cove_err **err)
 {
         cleanup_free char *state_dir = state_dir_of(cd, id);
@@ -221,8 +247,12 @@ int engine_reserve(struct coved *cd, const char *id, int64_t disk_mb, struct cov
                 goto out;
         }
         uint64_t avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
-        uint64_t committed = disk_outstanding(cd);
-        if (avail < reserve || avail - reserve < committed || avail - reserve - committed < want) {
+        bool fresh = !outstanding_cache.valid ||
+                     time_mono_ms() - outstanding_cache.at_ms > DISK_SCAN_MAX_AGE_MS;
+        if (fresh || !disk_fits(avail, reserve, outstanding_cache.sum, want))
+                outstanding_rescan(cd); /* refuse only on what a scan finds now */
+        uint64_t committed = outstanding_cache.sum;
+        if (!disk_fits(avail, reserve, committed, want)) {
                 r = cove_err_set_status(
                         err, 503, ENOSPC,
                         "not enough disk space for a new sandbox: %llu MiB free on the data "
@@ -239,6 +269,8 @@ int engine_reserve(struct coved *cd, const char *id, int64_t disk_mb, struct cov
         fd = open(image, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0 || ftruncate(fd, (off_t)want) < 0)
                 r = cove_err_set(err, errno, "create disk image '%s': %m", image);
+        else
+                outstanding_cache.sum += want;
 out:
         pthread_mutex_unlock(&disk_lock);
         return r;
@@ -333,6 +365,8 @@ int engine_start(struct coved *cd, const struct engine_spec *spec, struct engine
                         }
                         ret->pid = res.pid;
                         ret->starttime = (int64_t)res.starttime;
+                        if (spec->spawned)
+                                spec->spawned(spec->spawned_ud);
                         t = time_mono_us();
                         r = engine_network_attach(cd, spec, ret, err);
                         metrics_create_phase("network.attach", (double)(time_mono_us() - t) / 1e6);
@@ -365,6 +399,9 @@ int engine_destroy(struct coved *cd, const char *id, const struct engine_identit
 {
         cleanup_free char *state_dir = state_dir_of(cd, id);
         int r = runtime_destroy(state_dir, err);
+        pthread_mutex_lock(&disk_lock); /* its image is gone: count again */
+        outstanding_cache.valid = false;
+        pthread_mutex_unlock(&disk_lock);
         /* The state dir (and config) may be gone already: make sure of the cgroup by name. */
         cleanup_free char *cg = cgroup_name_of(cd, id);
         if (cgroup_exists(cg)) {

@@ -27,6 +27,7 @@ struct manager {
         struct rowcache *rows;        /* read cache of sandbox rows (rowcache.c) */
         struct startlog *startlog;    /* startCmd output into sandbox logs (startlog.c), or NULL */
         _Atomic int64_t deleting;     /* destroys in progress (pool status) */
+        _Atomic int64_t creating;     /* manager_create() calls in progress (warm.c's refill) */
         _Atomic int64_t deleted;      /* sandboxes destroyed since start */
         pthread_mutex_t rolling_lock; /* rolling */
         struct rolling_status rolling;
@@ -107,9 +108,20 @@ int manager_due(struct coved *cd, const char *id);
  * row has moved on). */
 int manager_init_exited(struct coved *cd, const char *id, const struct engine_identity *who);
 
-/* quota.c: inserts sb (with its pending event) admitted against node capacity (503) and the
- * limits of its team and key (429 with details). */
-int quota_admit_sandbox(struct coved *cd, struct sandbox_rec *sb, struct cove_err **err);
+/* quota.c: the limits in force for a team and (when key_id is set) a key, read once for a
+ * create: its lifetime check and its admission use the same reading. */
+struct quota_scope {
+        struct limits team, key;
+        bool has_key;
+};
+int quota_read(struct coved *cd, const char *team_id, const char *key_id, struct quota_scope *ret,
+               struct cove_err **err);
+/* The longest timeout (s) those limits allow a sandbox. */
+int64_t quota_scope_max_lifetime(const struct quota_scope *q);
+/* Inserts sb (with its pending writes: event, log entries, spawn) admitted against node
+ * capacity (503) and the limits q of its team and key (429 with details). */
+int quota_admit_sandbox(struct coved *cd, struct sandbox_rec *sb, const struct quota_scope *q,
+                        struct cove_err **err);
 /* The longest timeout (s) a sandbox of team_id created by key_id (may be NULL) may get. */
 int quota_max_lifetime(struct coved *cd, const char *team_id, const char *key_id, int64_t *ret_s,
                        struct cove_err **err);

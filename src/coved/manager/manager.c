@@ -299,11 +299,15 @@ static int lifetime_error(struct cove_err **err, int64_t timeout_s, int64_t max)
 struct start_result {
         const struct engine_identity *who; /* NULL: the start failed */
         const char *error;                 /* why, when it failed */
+        const char *template_id;           /* started: its template counts a spawn */
 };
 
+/* The row of a started (or failed) sandbox, with its log entry (and, started, its template's
+ * spawn) written in the same step. */
 static int set_started(struct coved *cd, struct sandbox_rec *sb, void *ud, struct cove_err **err)
 {
         const struct start_result *res = ud;
+        char msg[BUF_MAX_ERR_MSG];
         (void)cd;
         (void)err;
         if (res->who) {
@@ -313,6 +317,11 @@ static int set_started(struct coved *cd, struct sandbox_rec *sb, void *ud, struc
                 sb->activated_at = time_now_ms();
                 timeline_push(sb, "runtime_ready", "completed", NULL);
                 diagnostic_clear(sb);
+                (void)snprintf(msg, sizeof(msg), "sandbox running (init pid %lld)",
+                               (long long)res->who->pid);
+                sandbox_rec_log(sb, "info", "system", msg);
+                free(sb->spawned_template_id);
+                sb->spawned_template_id = res->template_id ? xstrdup(res->template_id) : NULL;
         } else {
                 sb->state = SANDBOX_STOPPED;
                 sb->stopped_at = time_now_ms();
@@ -321,6 +330,8 @@ static int set_started(struct coved *cd, struct sandbox_rec *sb, void *ud, struc
                 diagnostic_set(sb, "start_failed", res->error,
                                "delete the sandbox and create a new one; check the operator logs");
                 event_attach(sb, EVENT_KILLED, json_pack("{s:s}", "reason", "start_failed"));
+                (void)snprintf(msg, sizeof(msg), "sandbox failed to start: %s", res->error);
+                sandbox_rec_log(sb, "error", "system", msg);
         }
         return 1;
 }
@@ -438,6 +449,44 @@ static int64_t size_cpu_weight(const char *size)
                        : 0;
 }
 
+/* The agent's first ping, sent as soon as its socket exists (engine_spec.spawned), so that the
+ * agent starts while the engine attaches the network: the agent answers once it accepts, which
+ * is its readiness announcement (docs/decisions.md). fd < 0: not sent (ping again later). */
+struct early_ping {
+        struct coved *cd;
+        const char *id;
+        int timeout_ms;
+        int fd;
+};
+
+static void early_ping_send(void *ud)
+{
+        struct early_ping *e = ud;
+        cleanup_err struct cove_err *err = NULL;
+        json_auto_t *req = json_pack("{s:s}", "op", "ping");
+        e->fd = agent_client_connect(e->cd, e->id, e->timeout_ms, &err);
+        if (e->fd >= 0 && agent_client_send_json(e->fd, req, &err) < 0) {
+                (void)close(e->fd);
+                e->fd = -1;
+        }
+}
+
+/* The early ping's answer: 0 when the agent answered 200, else < 0 (the caller pings again,
+ * retrying, as without it). */
+static int early_ping_wait(struct early_ping *e)
+{
+        if (e->fd < 0)
+                return -EAGAIN;
+        cleanup_close int fd = TAKE_FD(e->fd);
+        cleanup_err struct cove_err *err = NULL;
+        struct agent_reply rep = { 0 };
+        int r = agent_client_read_reply(fd, &rep, &err);
+        if (r >= 0 && rep.status != 200)
+                r = -EIO;
+        agent_reply_release(&rep);
+        return r;
+}
+
 /* Starts the processes of a claimed, starting sandbox and waits for its agent. No lock is
  * held: the runtime helper may take up to a minute, the agent up to AGENT_READY_MAX_MS. The
  * sandbox's disk image and uid block were admitted before its row was written (admit()). */
@@ -464,13 +513,22 @@ static int start_runtime(struct coved *cd, const struct sandbox_rec *sb,
                 .access_token = sb->access_token,
                 .uid_base = cd->cfg.uid_base + range * 65536,
         };
+        int64_t left = MAX(ready_deadline - time_mono_ms(), (int64_t)1);
+        struct early_ping ping = { cd, sb->id, (int)MIN(left, AGENT_READY_MAX_MS), -1 };
+        spec.spawned = early_ping_send;
+        spec.spawned_ud = &ping;
 
         r = engine_start(cd, &spec, ret, err);
-        if (r < 0)
+        if (r < 0) {
+                if (ping.fd >= 0)
+                        (void)close(ping.fd);
                 return r;
-        int64_t left = MAX(ready_deadline - time_mono_ms(), (int64_t)1);
+        }
+        left = MAX(ready_deadline - time_mono_ms(), (int64_t)1);
         int64_t t_us = time_mono_us();
-        r = agent_client_ping(cd, sb->id, (int)MIN(left, AGENT_READY_MAX_MS), err);
+        r = early_ping_wait(&ping);
+        if (r < 0)
+                r = agent_client_ping(cd, sb->id, (int)MIN(left, AGENT_READY_MAX_MS), err);
         metrics_create_phase("agent.ready", (double)(time_mono_us() - t_us) / 1e6);
         if (r < 0) {
                 (void)engine_destroy(cd, sb->id, ret, NULL);
@@ -806,6 +864,29 @@ static int start_failed(struct cove_err **err, const struct create_params *p, co
         return cove_err_set_status(err, 500, EIO, "sandbox '%s' failed to start: %s", id, why->msg);
 }
 
+/* The writes of a failed start (its sandbox is gone from the engine): without waitReady the
+ * row stays, stopped with start_failed (one step with its killed event and log entry); with
+ * it, the row goes with its killed event and its log. */
+static int create_failed(struct coved *cd, const struct create_params *p,
+                         const struct sandbox_rec *sb, const struct engine_identity *who,
+                         int64_t ready_deadline, int64_t wait_ms, const struct cove_err *why,
+                         struct sandbox_rec **ret, struct cove_err **err)
+{
+        const char *id = sb->id;
+        if (p->wait_ready) {
+                (void)release_engine_and_range(cd, id, who, NULL);
+                struct event_rec *ev =
+                        event_new(sb, EVENT_KILLED, json_pack("{s:s}", "reason", "start_failed"));
+                (void)store_sandbox_delete_event(cd->store, id, ev, NULL);
+                event_rec_free(ev);
+                (void)store_log_delete_all(cd->store, id, NULL);
+                return start_failed(err, p, id, ready_deadline, wait_ms, why);
+        }
+        (void)engine_destroy(cd, id, who, NULL); /* its uid block goes with its row */
+        struct start_result res = { .error = why->msg };
+        return modify(cd, id, set_started, &res, ret, err);
+}
+
 static int create_sandbox(struct coved *cd, const struct create_params *p, struct sandbox_rec **ret,
                           struct cove_err **err)
 {
@@ -836,11 +917,13 @@ static int create_sandbox(struct coved *cd, const struct create_params *p, struc
         }
 
         json_t *mounts = NULL;
+        struct quota_scope quota = { 0 };
         /* the template's default mounts (build-plane.md §4.1 volumeMounts), then the request's */
         r = resolve_mounts(cd, p->team_id, t->volume_mounts, p->volume_mounts, &mounts, err);
-        int64_t max_lifetime = 86400;
+        /* the limits are read once: the lifetime check here, the admission with the insert */
         if (r >= 0)
-                r = quota_max_lifetime(cd, p->team_id, p->key_id, &max_lifetime, err);
+                r = quota_read(cd, p->team_id, p->key_id, &quota, err);
+        int64_t max_lifetime = quota_scope_max_lifetime(&quota);
         if (r >= 0 && p->timeout_s > max_lifetime)
                 r = lifetime_error(err, p->timeout_s, max_lifetime);
         if (r < 0) {
@@ -871,19 +954,41 @@ static int create_sandbox(struct coved *cd, const struct create_params *p, struc
                         sb->timeout_ms = max_lifetime * 1000;
         }
         int64_t timeout_s = (sb->end_at - sb->started_at) / 1000;
-        sb->deadline_at = deadline_of(cd, sb);
         cleanup_err struct cove_err *serr = NULL;
+        bool has_start_cmd = t->start_cmd && *t->start_cmd;
+        bool has_ready_cmd = p->wait_ready && t->ready_cmd && *t->ready_cmd;
 
         /* Claimed before its row exists: whoever sees it starting can wait for the claim. The
-         * created event is written with the row (and a failed admission writes neither). */
+         * created event and the first log entry are written with the row (and a failed
+         * admission writes none of them). */
         (void)claim_acquire(mgr(cd)->claims, id, -1);
         event_attach(
                 sb, EVENT_CREATED,
                 json_pack("{s:s, s:I}", "templateID", t->id, "timeout", (json_int_t)timeout_s));
+        char msg[BUF_MAX_ERR_MSG];
+        (void)snprintf(msg, sizeof(msg), "sandbox created from template '%s' (%s), timeout %llds",
+                       ref, t->id, (long long)timeout_s);
+        sandbox_rec_log(sb, "info", "system", msg);
+        /* A warm sandbox runs already: when nothing of the template must run before it counts
+         * as running, its network policy is applied first and its row is written once, as
+         * running, with its event, both log entries and the template's spawn (one
+         * transaction instead of five). */
+        bool one_step = false;
+        if (is_warm && !has_start_cmd && !has_ready_cmd) {
+                t_us = time_mono_us();
+                r = warm_configure(cd, sb, &serr);
+                metrics_create_phase("warm.configure", (double)(time_mono_us() - t_us) / 1e6);
+                if (r >= 0) {
+                        struct start_result res = { .who = &who, .template_id = t->id };
+                        (void)set_started(cd, sb, &res, NULL);
+                        one_step = true;
+                }
+        }
+        sb->deadline_at = deadline_of(cd, sb);
         r = is_warm ? 0 : admit(cd, sb, err);
         t_us = time_mono_us();
         if (r >= 0)
-                r = quota_admit_sandbox(cd, sb, err);
+                r = quota_admit_sandbox(cd, sb, &quota, err);
         metrics_create_phase("store.insert+quota", (double)(time_mono_us() - t_us) / 1e6);
         if (r < 0) {
                 (void)release_engine_and_range(cd, id, is_warm ? &who : NULL, NULL);
@@ -895,42 +1000,31 @@ static int create_sandbox(struct coved *cd, const struct create_params *p, struc
                         event_new(sb, EVENT_KILLED, json_pack("{s:s}", "reason", "start_failed"));
                 (void)store_sandbox_delete_event(cd->store, id, ev, NULL);
                 event_rec_free(ev);
+                (void)store_log_delete_all(cd->store, id, NULL);
                 (void)release_engine_and_range(cd, id, NULL, NULL);
                 goto out;
         }
         lifecycle_deadline_changed(mgr(cd)->lc, sb->deadline_at);
-        t_us = time_mono_us();
-        sandbox_log(cd, id, "info", "system",
-                    "sandbox created from template '%s' (%s), timeout %llds", ref, t->id,
-                    (long long)timeout_s);
-        metrics_create_phase("store.log", (double)(time_mono_us() - t_us) / 1e6);
+        if (one_step) { /* sb reads as the store holds it now (store_sandbox_insert*()) */
+                lifecycle_watch(mgr(cd)->lc, id, &who);
+                if (ret) /* id stays valid: it is (*ret)->id, or sb's, freed after its use */
+                        *ret = TAKE_PTR(sb);
+                goto out;
+        }
 
-        if ((is_warm ? warm_configure(cd, sb, &serr)
-                     : start_runtime(cd, sb, t, mounts, ready_deadline, &who, &serr)) < 0) {
+        if (serr || (is_warm ? warm_configure(cd, sb, &serr)
+                             : start_runtime(cd, sb, t, mounts, ready_deadline, &who, &serr)) < 0) {
                 log_warning("sandbox '%s' failed to start: %s", id, serr->msg);
-                if (p->wait_ready) {
-                        (void)release_engine_and_range(cd, id, is_warm ? &who : NULL, NULL);
-                        struct event_rec *ev = event_new(
-                                sb, EVENT_KILLED, json_pack("{s:s}", "reason", "start_failed"));
-                        (void)store_sandbox_delete_event(cd->store, id, ev, NULL);
-                        event_rec_free(ev);
-                        (void)store_log_delete_all(cd->store, id, NULL);
-                        r = start_failed(err, p, id, ready_deadline, wait_ms, serr);
-                        goto out;
-                }
-                (void)engine_destroy(cd, id, is_warm ? &who : NULL,
-                                     NULL); /* its uid block goes with its row */
-                struct start_result res = { .error = serr->msg };
-                r = modify(cd, id, set_started, &res, ret, err);
-                sandbox_log(cd, id, "error", "system", "sandbox failed to start: %s", serr->msg);
+                r = create_failed(cd, p, sb, is_warm ? &who : NULL, ready_deadline, wait_ms, serr,
+                                  ret, err);
                 goto out;
         }
         /* the template's service and readiness probe (a startCmd that cannot start, or a
          * readyCmd that never succeeds, is a failed start like any other) */
-        if (t->start_cmd && *t->start_cmd && start_cmd(cd, sb, t->start_cmd, &serr) < 0)
+        if (has_start_cmd && start_cmd(cd, sb, t->start_cmd, &serr) < 0)
                 log_warning("sandbox '%s': %s", id, serr->msg);
         cove_err_free(&serr);
-        if (p->wait_ready && t->ready_cmd && *t->ready_cmd &&
+        if (has_ready_cmd &&
             wait_ready_cmd(cd, sb, t->ready_cmd, MAX(ready_deadline - time_mono_ms(), (int64_t)1),
                            &serr) < 0) {
                 log_warning("sandbox '%s': %s", id, serr->msg);
@@ -940,19 +1034,13 @@ static int create_sandbox(struct coved *cd, const struct create_params *p, struc
                 r = start_failed(err, p, id, ready_deadline, wait_ms, serr);
                 goto out;
         }
-        struct start_result res = { .who = &who };
+        /* running, its log entry and the template's spawn: one step */
+        struct start_result res = { .who = &who, .template_id = t->id };
         t_us = time_mono_us();
         r = modify(cd, id, set_started, &res, ret, err);
-        if (r >= 0)
-                (void)store_template_spawned(cd->store, t->id, time_now_ms(), NULL);
         metrics_create_phase("store.running", (double)(time_mono_us() - t_us) / 1e6);
-        if (r >= 0) {
+        if (r >= 0)
                 lifecycle_watch(mgr(cd)->lc, id, &who);
-                t_us = time_mono_us();
-                sandbox_log(cd, id, "info", "system", "sandbox running (init pid %lld)",
-                            (long long)who.pid);
-                metrics_create_phase("store.log", (double)(time_mono_us() - t_us) / 1e6);
-        }
 out:
         claim_release(mgr(cd)->claims, id);
         template_rec_free(owned);
@@ -965,7 +1053,9 @@ int manager_create(struct coved *cd, const struct create_params *p, struct sandb
                    struct cove_err **err)
 {
         int64_t t0 = time_mono_ms(), t_us = time_mono_us();
+        atomic_fetch_add(&mgr(cd)->creating, 1);
         int r = create_sandbox(cd, p, ret, err);
+        atomic_fetch_sub(&mgr(cd)->creating, 1);
         metrics_create_phase("manager.total (all of the above)",
                              (double)(time_mono_us() - t_us) / 1e6);
         metrics_sandbox_create(r >= 0, (double)(time_mono_ms() - t0) / 1000.0);

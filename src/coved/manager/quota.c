@@ -198,9 +198,32 @@ int manager_admit_build(struct coved *cd, const char *team_id, int64_t team_buil
                          key_builds_now, err);
 }
 
-int quota_admit_sandbox(struct coved *cd, struct sandbox_rec *sb, struct cove_err **err)
+int quota_read(struct coved *cd, const char *team_id, const char *key_id, struct quota_scope *ret,
+               struct cove_err **err)
 {
-        struct limits team, key = { 0 };
+        struct quota_scope q = { .has_key = key_id != NULL };
+        int r = manager_limits(cd, false, team_id, &q.team, err);
+        if (r >= 0 && key_id)
+                r = manager_limits(cd, true, key_id, &q.key, err);
+        if (r < 0)
+                return r;
+        *ret = q;
+        return 0;
+}
+
+int64_t quota_scope_max_lifetime(const struct quota_scope *q)
+{
+        int64_t max = 86400;
+        if (q->team.v[LIMIT_MAX_LIFETIME] > 0)
+                max = MIN(max, q->team.v[LIMIT_MAX_LIFETIME]);
+        if (q->has_key && q->key.v[LIMIT_MAX_LIFETIME] > 0)
+                max = MIN(max, q->key.v[LIMIT_MAX_LIFETIME]);
+        return max;
+}
+
+int quota_admit_sandbox(struct coved *cd, struct sandbox_rec *sb, const struct quota_scope *qs,
+                        struct cove_err **err)
+{
         struct store_quota q = { .node_max_live = cd->cfg.max_sandboxes };
         struct store_quota_breach b = { 0 };
         static const enum limit_metric map[_QUOTA_MAX] = {
@@ -210,16 +233,11 @@ int quota_admit_sandbox(struct coved *cd, struct sandbox_rec *sb, struct cove_er
                 [QUOTA_DISK_MB] = LIMIT_DISK_MB,
         };
 
-        int r = manager_limits(cd, false, sb->team_id, &team, err);
-        if (r >= 0 && sb->key_id)
-                r = manager_limits(cd, true, sb->key_id, &key, err);
-        if (r < 0)
-                return r;
         for (int i = 0; i < _QUOTA_MAX; i++) {
-                q.project[i] = team.v[map[i]];
-                q.user[i] = key.v[map[i]];
+                q.project[i] = qs->team.v[map[i]];
+                q.user[i] = qs->has_key ? qs->key.v[map[i]] : 0;
         }
-        r = store_sandbox_insert_admitted(cd->store, sb, &q, &b, err);
+        int r = store_sandbox_insert_admitted(cd->store, sb, &q, &b, err);
         if (r == -EUSERS) {
                 cove_err_free(err);
                 metrics_sandbox_refused("capacity");
@@ -242,20 +260,9 @@ int quota_admit_sandbox(struct coved *cd, struct sandbox_rec *sb, struct cove_er
 int quota_max_lifetime(struct coved *cd, const char *team_id, const char *key_id, int64_t *ret_s,
                        struct cove_err **err)
 {
-        struct limits l;
-        int64_t max = 86400;
-        int r = manager_limits(cd, false, team_id, &l, err);
-        if (r < 0)
-                return r;
-        if (l.v[LIMIT_MAX_LIFETIME] > 0)
-                max = MIN(max, l.v[LIMIT_MAX_LIFETIME]);
-        if (key_id) {
-                r = manager_limits(cd, true, key_id, &l, err);
-                if (r < 0)
-                        return r;
-                if (l.v[LIMIT_MAX_LIFETIME] > 0)
-                        max = MIN(max, l.v[LIMIT_MAX_LIFETIME]);
-        }
-        *ret_s = max;
-        return 0;
+        struct quota_scope q;
+        int r = quota_read(cd, team_id, key_id, &q, err);
+        if (r >= 0)
+                *ret_s = quota_scope_max_lifetime(&q);
+        return r;
 }

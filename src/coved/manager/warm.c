@@ -37,7 +37,9 @@
 #define WARM_FAIL_BACKOFF_MS 5000
 #define WARM_TEMPLATES_MAX   16
 /* A refill waits until creates pause this long (a start competes with them for the CPUs),
- * unless the pool is down to half its size. */
+ * unless the pool is down to half its size: then only until no create is in flight (a burst
+ * of claims is answered before its refills take the CPUs; a steady stream of creates still
+ * gets a refill after every quiet period). */
 #define WARM_REFILL_QUIET_MS 100
 
 struct warm_item {
@@ -236,7 +238,8 @@ static bool step_template(struct coved *cd, const struct template_rec *t)
         size_t have = count_locked(p, t->id);
         want_more = have < (size_t)cd->cfg.warm_pool_size &&
                     (time_mono_ms() - p->last_claim >= WARM_REFILL_QUIET_MS ||
-                     have * 2 < (size_t)cd->cfg.warm_pool_size);
+                     (have * 2 < (size_t)cd->cfg.warm_pool_size &&
+                      atomic_load(&cd->manager->creating) == 0));
         (void)pthread_mutex_unlock(&p->lock);
 
         bool rolled = rolling && have_old;
