@@ -104,11 +104,11 @@ void build_rec_free(struct build_rec *b)
 
 STORE_DEFINE_LIST_FREE(build_list_free, struct build_rec, build_rec_free)
 
-/* Binds b to ?1 … ?22, in BUILD_COLS' order (the BC_ enum). */
-static int build_bind(sqlite3_stmt *st, const struct build_rec *b)
+/* Binds b to ?1 … ?22, in BUILD_COLS' order (the BC_ enum), and steps st. */
+static int build_run(struct store *s, sqlite3_stmt *st, const struct build_rec *b)
 {
-        return STORE_BIND(
-                st, STORE_TEXT(b->template_id), STORE_TEXT(b->id), STORE_I64(b->seq),
+        return STORE_RUN(
+                s, st, STORE_TEXT(b->template_id), STORE_TEXT(b->id), STORE_I64(b->seq),
                 STORE_TEXT(b->status), STORE_I64(b->triggered),
                 STORE_TEXT(b->error_message ? b->error_message : ""), STORE_TEXT(b->error_step),
                 STORE_JSON(b->request, NULL), STORE_TEXT(b->source_kind), STORE_JSON(b->tags, "[]"),
@@ -191,9 +191,7 @@ int store_build_insert(struct store *s, struct build_rec *b, struct cove_err **e
                         store_rollback(s);
                         return -EIO;
                 }
-                int rc = build_bind(st, b);
-                if (rc == SQLITE_OK)
-                        rc = store_step(s, st);
+                int rc = build_run(s, st, b);
                 if (rc != SQLITE_DONE) {
                         store_rollback(s);
                         if (store_rc_is_unique(rc))
@@ -216,15 +214,13 @@ int store_build_update(struct store *s, const struct build_rec *b, struct cove_e
                 " cpu_count = ?13, memory_mb = ?14, disk_size_mb = ?15, envd_version = ?16,"
                 " created_by = ?17, created_at = ?18, updated_at = ?19, started_at = ?20,"
                 " finished_at = ?21"
-                /* build_bind() binds seq (?3) and log_count (?22) too: the seq never changes,
+                /* build_run() binds seq (?3) and log_count (?22) too: the seq never changes,
                  * the count only through store_build_log_append() */
                 " WHERE template_id = ?1 AND id = ?2 AND ?3 = ?3 AND ?22 = ?22",
                 err);
         if (!st)
                 return -EIO;
-        int rc = build_bind(st, b);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        int rc = build_run(s, st, b);
         if (rc != SQLITE_DONE)
                 return store_sql_error(s, rc, err, "update build '%s'", b->id);
         if (sqlite3_changes(s->db) == 0)

@@ -79,13 +79,13 @@ void template_rec_free(struct template_rec *t)
 
 STORE_DEFINE_LIST_FREE(template_list_free, struct template_rec, template_rec_free)
 
-/* Binds t to ?1 … ?32, in TEMPLATE_COLS' order (the TC_ enum). */
-static int template_bind(sqlite3_stmt *st, const struct template_rec *t)
+/* Binds t to ?1 … ?32, in TEMPLATE_COLS' order (the TC_ enum), and steps st. */
+static int template_run(struct store *s, sqlite3_stmt *st, const struct template_rec *t)
 {
         const char *visibility = t->visibility ? t->visibility : t->official ? "official" : "team";
 
-        return STORE_BIND(
-                st, STORE_TEXT(t->id), STORE_TEXT(t->name), STORE_TEXT(t->team_id),
+        return STORE_RUN(
+                s, st, STORE_TEXT(t->id), STORE_TEXT(t->name), STORE_TEXT(t->team_id),
                 STORE_I64(t->official), STORE_I64(t->public_), STORE_I64(t->cpu_count),
                 STORE_I64(t->memory_mb), STORE_I64(t->disk_size_mb), STORE_I64(t->ttl_seconds),
                 STORE_JSON(t->envs, "{}"), STORE_TEXT(t->workdir), STORE_TEXT(t->start_cmd),
@@ -159,9 +159,7 @@ int store_template_insert(struct store *s, const struct template_rec *t, struct 
                 err);
         if (!st)
                 return -EIO;
-        int rc = template_bind(st, t);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        int rc = template_run(s, st, t);
         if (rc == SQLITE_DONE)
                 return 0;
         if (store_rc_is_unique(rc))
@@ -187,9 +185,7 @@ int store_template_update(struct store *s, const struct template_rec *t, struct 
                 err);
         if (!st)
                 return -EIO;
-        int rc = template_bind(st, t);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        int rc = template_run(s, st, t);
         if (store_rc_is_unique(rc))
                 return cove_err_set(err, EEXIST, "template '%s' already exists",
                                     t->name ? t->name : t->id);
