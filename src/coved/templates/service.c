@@ -1072,25 +1072,45 @@ static int level_ok(const char *level, struct cove_err **err)
         return 0;
 }
 
-int templates_build_status(struct coved *cd, const struct tpl_caller *c, const char *ref,
-                           const char *build_id, int64_t logs_offset, int64_t limit,
-                           const char *level, json_t **ret, struct cove_err **err)
+/* The logs of build build_id of the template ref names for c, after checking level: the
+ * store's page (store_build_log_list()) in *ret_logs, and the build in *ret_build (NULL: freed). */
+static int build_logs(struct coved *cd, const struct tpl_caller *c, const char *ref,
+                      const char *build_id, const char *level, int64_t cursor, bool backward,
+                      int64_t skip, int64_t limit, struct build_rec **ret_build,
+                      struct build_log_rec ***ret_logs, struct cove_err **err)
 {
         struct build_rec *b = NULL;
-        struct build_log_rec **logs = NULL;
         int r = level_ok(level, err);
         if (r < 0)
                 return r;
         r = get_build(cd, c, ref, build_id, &b, err);
         if (r < 0)
                 return r;
-        limit = limit <= 0 ? 100 : MIN(limit, (int64_t)100);
-        r = store_build_log_list(cd->store, b->template_id, b->id, level, -1, false,
-                                 MAX(logs_offset, (int64_t)0), limit, &logs, err);
-        if (r < 0) {
+        r = store_build_log_list(cd->store, b->template_id, b->id, level, cursor, backward, skip,
+                                 limit, ret_logs, err);
+        if (r >= 0 && ret_build)
+                *ret_build = b;
+        else
                 build_rec_free(b);
+        return r;
+}
+
+/* A page's size: 100 unless the caller asked for fewer. */
+static int64_t logs_page(int64_t limit)
+{
+        return limit <= 0 ? 100 : MIN(limit, (int64_t)100);
+}
+
+int templates_build_status(struct coved *cd, const struct tpl_caller *c, const char *ref,
+                           const char *build_id, int64_t logs_offset, int64_t limit,
+                           const char *level, json_t **ret, struct cove_err **err)
+{
+        struct build_rec *b = NULL;
+        struct build_log_rec **logs = NULL;
+        int r = build_logs(cd, c, ref, build_id, level, -1, false, MAX(logs_offset, (int64_t)0),
+                           logs_page(limit), &b, &logs, err);
+        if (r < 0)
                 return r;
-        }
         json_t *msgs = json_array(), *entries = json_array();
         for (struct build_log_rec **l = logs; *l; l++) {
                 json_array_append_new(msgs, json_string((*l)->message));
@@ -1115,18 +1135,9 @@ int templates_build_logs(struct coved *cd, const struct tpl_caller *c, const cha
                          const char *build_id, int64_t cursor, int64_t limit, bool backward,
                          const char *level, json_t **ret, struct cove_err **err)
 {
-        struct build_rec *b = NULL;
         struct build_log_rec **logs = NULL;
-        int r = level_ok(level, err);
-        if (r < 0)
-                return r;
-        r = get_build(cd, c, ref, build_id, &b, err);
-        if (r < 0)
-                return r;
-        limit = limit <= 0 ? 100 : MIN(limit, (int64_t)100);
-        r = store_build_log_list(cd->store, b->template_id, b->id, level, cursor, backward, 0,
-                                 limit, &logs, err);
-        build_rec_free(b);
+        int r = build_logs(cd, c, ref, build_id, level, cursor, backward, 0, logs_page(limit), NULL,
+                           &logs, err);
         if (r < 0)
                 return r;
         json_t *a = json_array();
@@ -1141,21 +1152,13 @@ int templates_build_logs_ms(struct coved *cd, const struct tpl_caller *c, const 
                             const char *build_id, int64_t cursor_ms, int64_t limit, bool backward,
                             const char *level, json_t **ret, struct cove_err **err)
 {
-        struct build_rec *b = NULL;
         struct build_log_rec **logs = NULL;
-        int r = level_ok(level, err);
-        if (r < 0)
-                return r;
-        r = get_build(cd, c, ref, build_id, &b, err);
-        if (r < 0)
-                return r;
-        limit = limit <= 0 ? 100 : MIN(limit, (int64_t)100);
         /* the entries are in time order: every one (at most BUILD_LOG_MAX), then the cursor */
-        r = store_build_log_list(cd->store, b->template_id, b->id, level, -1, backward, 0,
-                                 BUILD_LOG_MAX + 1, &logs, err);
-        build_rec_free(b);
+        int r = build_logs(cd, c, ref, build_id, level, -1, backward, 0, BUILD_LOG_MAX + 1, NULL,
+                           &logs, err);
         if (r < 0)
                 return r;
+        limit = logs_page(limit);
         json_t *a = json_array();
         for (struct build_log_rec **l = logs; *l && (int64_t)json_array_size(a) < limit; l++) {
                 if (cursor_ms >= 0 && (backward ? (*l)->ts > cursor_ms : (*l)->ts < cursor_ms))
