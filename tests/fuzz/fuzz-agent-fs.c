@@ -10,9 +10,8 @@
  * a resolved path is absolute, shorter than FS_PATH_MAX, has no empty, "." or ".." segment
  * and no trailing '/', and normalises to itself; a path with a NUL byte is never accepted.
  */
-#include "fuzz.h"
+#include "fuzz-body.h"
 #include "agent/fs.h"
-#include "lib/json.h"
 #include "lib/macro.h"
 
 #include <errno.h>
@@ -93,44 +92,28 @@ static void body(json_t *b, const struct agent_call *c)
         }
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-        (void)argc;
-        (void)argv;
-        json_object_seed(1); /* reproducible hashing: same input, same run */
-        return 0;
-}
+FUZZ_JSON_INIT
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        json_t *b = NULL;
-        struct cove_err *err = NULL;
-
         if (size > FUZZ_MAX_INPUT)
                 return 0;
-        if (json_parse((const char *)data, size, /* empty_ok= */ false, &b, &err) < 0) {
-                FUZZ_CHECK(err && err->msg);
-                cove_err_free(&err);
+        json_t *b = fuzz_request_body(data, size);
+        if (!b)
                 return 0;
-        }
-        /* The agent refuses a body that is not an object before any op sees it (main.c). */
-        if (json_is_object(b)) {
-                struct agent_user user = { .name = "user", .home = "/home/user", .uid = 1000 };
-                struct agent_user root = { .name = "root", .home = "/root" };
-                struct agent_call as_user = { .fd = -1, .op = "filesystem.Stat", .user = &user };
-                struct agent_call as_root = { .fd = -1, .op = "files.read", .user = &root };
-                struct agent_call e2b = { .fd = -1,
-                                          .op = "files.write",
-                                          .user = &user,
-                                          .workdir = "/home/user/project" };
+        struct agent_user user = { .name = "user", .home = "/home/user", .uid = 1000 };
+        struct agent_user root = { .name = "root", .home = "/root" };
+        struct agent_call as_user = { .fd = -1, .op = "filesystem.Stat", .user = &user };
+        struct agent_call as_root = { .fd = -1, .op = "files.read", .user = &root };
+        struct agent_call e2b = {
+                .fd = -1, .op = "files.write", .user = &user, .workdir = "/home/user/project"
+        };
 
-                body(b, &as_user);
-                body(b, &as_root);
-                agent_e2b_dialect = true;
-                body(b, &e2b);
-                agent_e2b_dialect = false;
-        }
+        body(b, &as_user);
+        body(b, &as_root);
+        agent_e2b_dialect = true;
+        body(b, &e2b);
+        agent_e2b_dialect = false;
         json_decref(b);
         return 0;
 }

@@ -13,10 +13,9 @@
  * 0..2^50 ms, 0 only when absent or zero; accepted envs are strings without NUL under names
  * that are neither empty nor hold '='.
  */
-#include "fuzz.h"
+#include "fuzz-body.h"
 #include "agent/proc.h"
 #include "agent/proc_spawn.h"
-#include "lib/json.h"
 
 #include <errno.h>
 
@@ -101,35 +100,20 @@ static void envs(json_t *body)
         }
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-        (void)argc;
-        (void)argv;
-        json_object_seed(1); /* reproducible hashing: same input, same run */
-        return 0;
-}
+FUZZ_JSON_INIT
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        json_t *body = NULL;
-        struct cove_err *err = NULL;
-
         if (size > FUZZ_MAX_INPUT)
                 return 0;
-        if (json_parse((const char *)data, size, /* empty_ok= */ false, &body, &err) < 0) {
-                FUZZ_CHECK(err && err->msg);
-                cove_err_free(&err);
+        json_t *body = fuzz_request_body(data, size);
+        if (!body)
                 return 0;
-        }
-        /* The agent refuses a body that is not an object before any op sees it (main.c). */
-        if (json_is_object(body)) {
-                selector(body);
-                pty(body, /* size_required= */ false);
-                pty(body, /* size_required= */ true);
-                timeout(body);
-                envs(body);
-        }
+        selector(body);
+        pty(body, /* size_required= */ false);
+        pty(body, /* size_required= */ true);
+        timeout(body);
+        envs(body);
         json_decref(body);
         return 0;
 }
