@@ -2,8 +2,8 @@
 /*
  * resolve.c — who sees and who may change a template (build-plane.md §2), and what a
  * reference names (§3): an ID, an official name, an alias, a name of the caller's team, each
- * with an optional ":tag". The lowest part of templates/: service.c (the routes' work) and
- * builds.c (a build FROM a template) both resolve through here; it calls only the store.
+ * with an optional ":tag". Below service.c (the routes' work) and builds.c (a build FROM a
+ * template), which both resolve through here; it calls only the store.
  */
 #include "coved/templates/internal.h"
 
