@@ -406,17 +406,16 @@ static int link_dump_cb(const struct nlmsghdr *nlh, void *data)
         const struct nlattr *tb[IFLA_MAX + 1] = { 0 }, *info[IFLA_INFO_MAX + 1] = { 0 };
         const struct ifinfomsg *ifm = mnl_nlmsg_get_payload(nlh);
         struct rtnl_link_info l = { .ifindex = ifm->ifi_index };
+        struct attr_table links = { tb, IFLA_MAX }, infos = { info, IFLA_INFO_MAX };
 
-        if (mnl_attr_parse(nlh, sizeof(*ifm), attr_table_cb, &(struct attr_table){ tb, IFLA_MAX }) <
-            0)
+        if (mnl_attr_parse(nlh, sizeof(*ifm), attr_table_cb, &links) < 0)
                 return MNL_CB_OK;
         l.name = attr_str(tb[IFLA_IFNAME]);
         l.alias = attr_str(tb[IFLA_IFALIAS]);
         if (tb[IFLA_MTU] && mnl_attr_get_payload_len(tb[IFLA_MTU]) == 4)
                 l.mtu = mnl_attr_get_u32(tb[IFLA_MTU]);
         if (tb[IFLA_LINKINFO] &&
-            mnl_attr_parse_nested(tb[IFLA_LINKINFO], attr_table_cb,
-                                  &(struct attr_table){ info, IFLA_INFO_MAX }) >= 0)
+            mnl_attr_parse_nested(tb[IFLA_LINKINFO], attr_table_cb, &infos) >= 0)
                 l.kind = attr_str(info[IFLA_INFO_KIND]);
         if (!l.name)
                 return MNL_CB_OK;
@@ -445,14 +444,14 @@ static int route_dump_cb(const struct nlmsghdr *nlh, void *data)
         struct route_dump *d = data;
         const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
         const struct nlattr *tb[RTA_MAX + 1] = { 0 };
+        struct attr_table routes = { tb, RTA_MAX };
         struct rtnl_route_info ri = { 0 };
         size_t len = net_family_len(rtm->rtm_family);
         uint32_t table;
 
         if (rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6)
                 return MNL_CB_OK;
-        if (mnl_attr_parse(nlh, sizeof(*rtm), attr_table_cb, &(struct attr_table){ tb, RTA_MAX }) <
-            0)
+        if (mnl_attr_parse(nlh, sizeof(*rtm), attr_table_cb, &routes) < 0)
                 return MNL_CB_OK;
         table = tb[RTA_TABLE] ? mnl_attr_get_u32(tb[RTA_TABLE]) : rtm->rtm_table;
         if (table != RT_TABLE_MAIN || rtm->rtm_type != RTN_UNICAST)
