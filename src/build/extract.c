@@ -737,12 +737,24 @@ static struct archive *reader_new(void)
         return a;
 }
 
-static int run(int rootfd, struct archive *a, const struct extract_opts *o,
+/* Extracts from a, a reader from reader_new() (NULL when that failed) on which
+ * archive_read_open_*() returned open_rc; frees a. The one path of both entry points: only
+ * their open call differs. */
+static int run(int rootfd, struct archive *a, int open_rc, const struct extract_opts *o,
                struct extract_stats *ret_stats, struct cove_err **err)
 {
         struct ctx c;
-        int r = ctx_init(&c, rootfd, o, err);
+        int r;
 
+        if (!a)
+                return cove_err_set(err, ENOMEM, "set up archive reader");
+        if (open_rc != ARCHIVE_OK) {
+                r = cove_err_set(err, EINVAL, "read archive: %s",
+                                 archive_error_string(a) ? archive_error_string(a) : "open failed");
+                archive_read_free(a);
+                return r;
+        }
+        r = ctx_init(&c, rootfd, o, err);
         if (r >= 0)
                 r = extract_entries(&c, a, err);
         if (r >= 0 && o->src && !c.matched)
@@ -752,6 +764,7 @@ static int run(int rootfd, struct archive *a, const struct extract_opts *o,
         if (ret_stats)
                 *ret_stats = c.st;
         ctx_done(&c);
+        archive_read_free(a);
         return r;
 }
 
@@ -759,38 +772,18 @@ int extract_archive_fd(int rootfd, int archive_fd, const struct extract_opts *o,
                        struct extract_stats *ret_stats, struct cove_err **err)
 {
         struct archive *a = reader_new();
-        int r;
+        int open_rc = a ? archive_read_open_fd(a, archive_fd, EXTRACT_READ_BLOCK) : ARCHIVE_FATAL;
 
-        if (!a)
-                return cove_err_set(err, ENOMEM, "set up archive reader");
-        if (archive_read_open_fd(a, archive_fd, EXTRACT_READ_BLOCK) != ARCHIVE_OK) {
-                r = cove_err_set(err, EINVAL, "read archive: %s",
-                                 archive_error_string(a) ? archive_error_string(a) : "open failed");
-                archive_read_free(a);
-                return r;
-        }
-        r = run(rootfd, a, o, ret_stats, err);
-        archive_read_free(a);
-        return r;
+        return run(rootfd, a, open_rc, o, ret_stats, err);
 }
 
 int extract_archive_mem(int rootfd, const void *p, size_t n, const struct extract_opts *o,
                         struct extract_stats *ret_stats, struct cove_err **err)
 {
         struct archive *a = reader_new();
-        int r;
+        int open_rc = a ? archive_read_open_memory(a, p, n) : ARCHIVE_FATAL;
 
-        if (!a)
-                return cove_err_set(err, ENOMEM, "set up archive reader");
-        if (archive_read_open_memory(a, p, n) != ARCHIVE_OK) {
-                r = cove_err_set(err, EINVAL, "read archive: %s",
-                                 archive_error_string(a) ? archive_error_string(a) : "open failed");
-                archive_read_free(a);
-                return r;
-        }
-        r = run(rootfd, a, o, ret_stats, err);
-        archive_read_free(a);
-        return r;
+        return run(rootfd, a, open_rc, o, ret_stats, err);
 }
 
 static int check_tar_fd(int fd, bool need_gzip, struct cove_err **err);

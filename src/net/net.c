@@ -1160,11 +1160,28 @@ static void unguard(struct net_nft *nft)
         }
 }
 
+/* The source ranges of pool (NULL: the default) whose flows conntrack holds: its IPv4 CIDR and,
+ * when it has one, its IPv6 CIDR, into srcs[0..1] and *ret_n. */
+static int pool_sources(const char *pool, struct net_cidr srcs[2], size_t *ret_n,
+                        struct cove_err **err)
+{
+        struct net_pool *p = NULL;
+        size_t n = 0;
+
+        if (net_pool_new(pool ? pool : NET_POOL_DEFAULT, &p) < 0)
+                return cove_err_set(err, EINVAL, "network pool '%s' is not valid", pool);
+        srcs[n++] = *net_pool_cidr4(p);
+        if (net_pool_cidr6(p))
+                srcs[n++] = *net_pool_cidr6(p);
+        net_pool_free(p);
+        *ret_n = n;
+        return 0;
+}
+
 int net_purge(const char *pool, struct cove_err **err)
 {
         struct rtnl *nl = NULL;
         struct net_nft *nft = NULL;
-        struct net_pool *p = NULL;
         cleanup_free struct purge_scan *ps = xzalloc(sizeof(*ps));
         cleanup_buf struct buf b;
         cleanup_free char *text = NULL;
@@ -1200,12 +1217,9 @@ int net_purge(const char *pool, struct cove_err **err)
         if (r < 0)
                 return r;
 conntrack:
-        if (net_pool_new(pool ? pool : NET_POOL_DEFAULT, &p) < 0)
-                return cove_err_set(err, EINVAL, "network pool '%s' is not valid", pool);
-        srcs[n_srcs++] = *net_pool_cidr4(p);
-        if (net_pool_cidr6(p))
-                srcs[n_srcs++] = *net_pool_cidr6(p);
-        net_pool_free(p);
+        r = pool_sources(pool, srcs, &n_srcs, err);
+        if (r < 0)
+                return r;
         r = net_ct_cut(srcs, n_srcs, NULL, NULL, err);
         return r < 0 ? r : 0;
 }
@@ -1214,7 +1228,6 @@ int net_leftovers(const char *pool, struct net_leftovers *ret, struct cove_err *
 {
         struct rtnl *nl = NULL;
         struct net_nft *nft = NULL;
-        struct net_pool *p = NULL;
         cleanup_free struct purge_scan *ps = xzalloc(sizeof(*ps));
         cleanup_free char *text = NULL;
         struct net_cidr srcs[2];
@@ -1235,12 +1248,9 @@ int net_leftovers(const char *pool, struct net_leftovers *ret, struct cove_err *
                 return r;
         ret->table = net_nft_list_json(nft, "list table inet " NET_TABLE, &text, NULL) == 0;
         net_nft_free(nft);
-        if (net_pool_new(pool ? pool : NET_POOL_DEFAULT, &p) < 0)
-                return cove_err_set(err, EINVAL, "network pool '%s' is not valid", pool);
-        srcs[n_srcs++] = *net_pool_cidr4(p);
-        if (net_pool_cidr6(p))
-                srcs[n_srcs++] = *net_pool_cidr6(p);
-        net_pool_free(p);
+        r = pool_sources(pool, srcs, &n_srcs, err);
+        if (r < 0)
+                return r;
         r = net_ct_count(srcs, n_srcs, err);
         if (r < 0)
                 return r;

@@ -86,14 +86,24 @@ static int rtnl_talk(struct rtnl *nl, struct nlmsghdr *nlh, mnl_cb_t cb, void *u
         }
 }
 
-static struct nlmsghdr *put_link_header(char *buf, uint16_t type, uint16_t flags, int ifindex)
+/* Starts a request of type with flags in buf (rtnl_talk() adds NLM_F_REQUEST and the ACK) and
+ * appends its family header of hdr_len bytes, zeroed: returned in *ret_hdr. */
+static struct nlmsghdr *put_request(char *buf, uint16_t type, uint16_t flags, size_t hdr_len,
+                                    void **ret_hdr)
 {
         struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-        struct ifinfomsg *ifm;
 
         nlh->nlmsg_type = type;
         nlh->nlmsg_flags = flags;
-        ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
+        *ret_hdr = mnl_nlmsg_put_extra_header(nlh, hdr_len);
+        return nlh;
+}
+
+static struct nlmsghdr *put_link_header(char *buf, uint16_t type, uint16_t flags, int ifindex)
+{
+        struct ifinfomsg *ifm;
+        struct nlmsghdr *nlh = put_request(buf, type, flags, sizeof(*ifm), (void **)&ifm);
+
         ifm->ifi_family = AF_UNSPEC;
         ifm->ifi_index = ifindex;
         return nlh;
@@ -287,14 +297,12 @@ int rtnl_addr_add(struct rtnl *nl, int ifindex, const struct net_addr *a, unsign
                   unsigned flags, struct cove_err **err)
 {
         char buf[256], s[NET_ADDR_STR_MAX];
-        struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
         struct ifaddrmsg *ifa;
+        struct nlmsghdr *nlh = put_request(buf, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE,
+                                           sizeof(*ifa), (void **)&ifa);
         size_t len = net_family_len(a->family);
         int r;
 
-        nlh->nlmsg_type = RTM_NEWADDR;
-        nlh->nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE;
-        ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
         ifa->ifa_family = a->family;
         ifa->ifa_prefixlen = (uint8_t)prefix;
         ifa->ifa_index = (unsigned)ifindex;
@@ -315,15 +323,13 @@ int rtnl_addr_add(struct rtnl *nl, int ifindex, const struct net_addr *a, unsign
 int rtnl_route_add(struct rtnl *nl, const struct rtnl_route *rt, struct cove_err **err)
 {
         char buf[512], s[NET_CIDR_STR_MAX];
-        struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+        struct rtmsg *rtm;
+        struct nlmsghdr *nlh = put_request(buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE,
+                                           sizeof(*rtm), (void **)&rtm);
         int family = rt->dst.addr.family;
         size_t len = net_family_len(family);
-        struct rtmsg *rtm;
         int r;
 
-        nlh->nlmsg_type = RTM_NEWROUTE;
-        nlh->nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE;
-        rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
         rtm->rtm_family = (uint8_t)family;
         rtm->rtm_dst_len = rt->dst.prefix;
         rtm->rtm_table = RT_TABLE_MAIN;
@@ -354,24 +360,30 @@ struct link_dump {
         int result;
 };
 
-static int link_attr_cb(const struct nlattr *attr, void *data)
+/* What a dump returns: the caller's callback's refusal, else the request's failure. */
+static int dump_finish(int talk_r, int cb_result, const char *what, struct cove_err **err)
 {
-        const struct nlattr **tb = data;
-        uint16_t type = mnl_attr_get_type(attr);
-
-        if (mnl_attr_type_valid(attr, IFLA_MAX) < 0)
-                return MNL_CB_OK;
-        tb[type] = attr;
-        return MNL_CB_OK;
+        if (cb_result < 0)
+                return cb_result;
+        if (talk_r < 0)
+                return cove_err_set(err, -talk_r, "list %s: %m", what);
+        return 0;
 }
 
-static int linkinfo_attr_cb(const struct nlattr *attr, void *data)
-{
-        const struct nlattr **tb = data;
+/* mnl_attr_parse() callback filling tb[0..max] (a table of max + 1 entries) by type; attributes
+ * of types beyond max are skipped. */
+struct attr_table {
+        const struct nlattr **tb;
+        uint16_t max;
+};
 
-        if (mnl_attr_type_valid(attr, IFLA_INFO_MAX) < 0)
+static int attr_table_cb(const struct nlattr *attr, void *data)
+{
+        const struct attr_table *t = data;
+
+        if (mnl_attr_type_valid(attr, t->max) < 0)
                 return MNL_CB_OK;
-        tb[mnl_attr_get_type(attr)] = attr;
+        t->tb[mnl_attr_get_type(attr)] = attr;
         return MNL_CB_OK;
 }
 
@@ -394,15 +406,16 @@ static int link_dump_cb(const struct nlmsghdr *nlh, void *data)
         const struct nlattr *tb[IFLA_MAX + 1] = { 0 }, *info[IFLA_INFO_MAX + 1] = { 0 };
         const struct ifinfomsg *ifm = mnl_nlmsg_get_payload(nlh);
         struct rtnl_link_info l = { .ifindex = ifm->ifi_index };
+        struct attr_table links = { tb, IFLA_MAX }, infos = { info, IFLA_INFO_MAX };
 
-        if (mnl_attr_parse(nlh, sizeof(*ifm), link_attr_cb, tb) < 0)
+        if (mnl_attr_parse(nlh, sizeof(*ifm), attr_table_cb, &links) < 0)
                 return MNL_CB_OK;
         l.name = attr_str(tb[IFLA_IFNAME]);
         l.alias = attr_str(tb[IFLA_IFALIAS]);
         if (tb[IFLA_MTU] && mnl_attr_get_payload_len(tb[IFLA_MTU]) == 4)
                 l.mtu = mnl_attr_get_u32(tb[IFLA_MTU]);
         if (tb[IFLA_LINKINFO] &&
-            mnl_attr_parse_nested(tb[IFLA_LINKINFO], linkinfo_attr_cb, info) >= 0)
+            mnl_attr_parse_nested(tb[IFLA_LINKINFO], attr_table_cb, &infos) >= 0)
                 l.kind = attr_str(info[IFLA_INFO_KIND]);
         if (!l.name)
                 return MNL_CB_OK;
@@ -416,13 +429,8 @@ int rtnl_link_dump(struct rtnl *nl, int (*cb)(const struct rtnl_link_info *l, vo
         char buf[256];
         struct nlmsghdr *nlh = put_link_header(buf, RTM_GETLINK, NLM_F_DUMP, 0);
         struct link_dump d = { .cb = cb, .ud = ud };
-        int r = rtnl_talk(nl, nlh, link_dump_cb, &d);
 
-        if (d.result < 0)
-                return d.result;
-        if (r < 0)
-                return cove_err_set(err, -r, "list links: %m");
-        return 0;
+        return dump_finish(rtnl_talk(nl, nlh, link_dump_cb, &d), d.result, "links", err);
 }
 
 struct route_dump {
@@ -431,28 +439,19 @@ struct route_dump {
         int result;
 };
 
-static int route_attr_cb(const struct nlattr *attr, void *data)
-{
-        const struct nlattr **tb = data;
-
-        if (mnl_attr_type_valid(attr, RTA_MAX) < 0)
-                return MNL_CB_OK;
-        tb[mnl_attr_get_type(attr)] = attr;
-        return MNL_CB_OK;
-}
-
 static int route_dump_cb(const struct nlmsghdr *nlh, void *data)
 {
         struct route_dump *d = data;
         const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
         const struct nlattr *tb[RTA_MAX + 1] = { 0 };
+        struct attr_table routes = { tb, RTA_MAX };
         struct rtnl_route_info ri = { 0 };
         size_t len = net_family_len(rtm->rtm_family);
         uint32_t table;
 
         if (rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6)
                 return MNL_CB_OK;
-        if (mnl_attr_parse(nlh, sizeof(*rtm), route_attr_cb, tb) < 0)
+        if (mnl_attr_parse(nlh, sizeof(*rtm), attr_table_cb, &routes) < 0)
                 return MNL_CB_OK;
         table = tb[RTA_TABLE] ? mnl_attr_get_u32(tb[RTA_TABLE]) : rtm->rtm_table;
         if (table != RT_TABLE_MAIN || rtm->rtm_type != RTN_UNICAST)
@@ -473,19 +472,11 @@ int rtnl_route_dump(struct rtnl *nl, int family,
                     struct cove_err **err)
 {
         char buf[256];
-        struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
         struct rtmsg *rtm;
+        struct nlmsghdr *nlh =
+                put_request(buf, RTM_GETROUTE, NLM_F_DUMP, sizeof(*rtm), (void **)&rtm);
         struct route_dump d = { .cb = cb, .ud = ud };
-        int r;
 
-        nlh->nlmsg_type = RTM_GETROUTE;
-        nlh->nlmsg_flags = NLM_F_DUMP;
-        rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
         rtm->rtm_family = (uint8_t)family;
-        r = rtnl_talk(nl, nlh, route_dump_cb, &d);
-        if (d.result < 0)
-                return d.result;
-        if (r < 0)
-                return cove_err_set(err, -r, "list routes: %m");
-        return 0;
+        return dump_finish(rtnl_talk(nl, nlh, route_dump_cb, &d), d.result, "routes", err);
 }

@@ -7,12 +7,6 @@
 
 #include "lib/banned.h"
 
-#define BIND(expr)                                                                                 \
-        do {                                                                                       \
-                if (rc == SQLITE_OK)                                                               \
-                        rc = (expr);                                                               \
-        } while (0)
-
 /* ---- templates ---- */
 
 int store_template_get_by_name(struct store *s, const char *team_id, const char *name,
@@ -32,13 +26,11 @@ int store_template_get_by_name(struct store *s, const char *team_id, const char 
                                              err);
                 if (!st)
                         return -EIO;
-                int rc = team_id ? store_bind_text(st, 1, team_id) : SQLITE_OK;
-                BIND(store_bind_text(st, 2, name));
-                BIND(store_step(s, st));
-                if (rc == SQLITE_DONE)
-                        return cove_err_set(err, ENOENT, "template '%s' not found", name);
-                if (rc != SQLITE_ROW)
-                        return store_sql_error(s, rc, err, "get template '%s'", name);
+                /* ?1 is unused (and NULL) in the official-name statement */
+                int rc = STORE_RUN(s, st, STORE_TEXT(team_id), STORE_TEXT(name));
+                int r = store_one_row(s, rc, "template", name, err);
+                if (r < 0)
+                        return r;
                 id = store_col_text(st, 0);
         }
         return store_template_get(s, id, ret, err);
@@ -59,9 +51,7 @@ int store_template_spawned_locked(struct store *s, const char *id, int64_t now_m
                                                    err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, id);
-        BIND(store_bind_i64(st, 2, now_ms));
-        BIND(store_step(s, st));
+        int rc = STORE_RUN(s, st, STORE_TEXT(id), STORE_I64(now_ms));
         if (rc != SQLITE_DONE)
                 return store_sql_error(s, rc, err, "update template '%s'", id);
         return 0;
@@ -118,40 +108,21 @@ void build_rec_free(struct build_rec *b)
         free(b);
 }
 
-void build_list_free(struct build_rec **v)
-{
-        if (!v)
-                return;
-        for (struct build_rec **p = v; *p; p++)
-                build_rec_free(*p);
-        free(v);
-}
+STORE_DEFINE_LIST_FREE(build_list_free, struct build_rec, build_rec_free)
 
-static int build_bind(sqlite3_stmt *st, const struct build_rec *b)
+/* Binds b to ?1 … ?22, in BUILD_COLS' order (the BC_ enum), and steps st. */
+static int build_run(struct store *s, sqlite3_stmt *st, const struct build_rec *b)
 {
-        int rc = store_bind_text(st, BC_TEMPLATE + 1, b->template_id);
-        BIND(store_bind_text(st, BC_ID + 1, b->id));
-        BIND(store_bind_i64(st, BC_SEQ + 1, b->seq));
-        BIND(store_bind_text(st, BC_STATUS + 1, b->status));
-        BIND(store_bind_i64(st, BC_TRIGGERED + 1, b->triggered));
-        BIND(store_bind_text(st, BC_ERROR + 1, b->error_message ? b->error_message : ""));
-        BIND(store_bind_text(st, BC_ERROR_STEP + 1, b->error_step));
-        BIND(store_bind_json(st, BC_REQUEST + 1, b->request, NULL));
-        BIND(store_bind_text(st, BC_SOURCE + 1, b->source_kind));
-        BIND(store_bind_json(st, BC_TAGS + 1, b->tags, "[]"));
-        BIND(store_bind_json(st, BC_LAYERS + 1, b->layers, "[]"));
-        BIND(store_bind_json(st, BC_CONFIG + 1, b->config, "{}"));
-        BIND(store_bind_i64(st, BC_CPU + 1, b->cpu_count));
-        BIND(store_bind_i64(st, BC_MEM + 1, b->memory_mb));
-        BIND(store_bind_i64(st, BC_DISK + 1, b->disk_size_mb));
-        BIND(store_bind_text(st, BC_ENVD + 1, b->envd_version ? b->envd_version : ""));
-        BIND(store_bind_text(st, BC_CREATED_BY + 1, b->created_by));
-        BIND(store_bind_i64(st, BC_CREATED_AT + 1, b->created_at));
-        BIND(store_bind_i64(st, BC_UPDATED_AT + 1, b->updated_at));
-        BIND(store_bind_i64(st, BC_STARTED_AT + 1, b->started_at));
-        BIND(store_bind_i64(st, BC_FINISHED_AT + 1, b->finished_at));
-        BIND(store_bind_i64(st, BC_LOG_COUNT + 1, b->log_count));
-        return rc;
+        return STORE_RUN(
+                s, st, STORE_TEXT(b->template_id), STORE_TEXT(b->id), STORE_I64(b->seq),
+                STORE_TEXT(b->status), STORE_I64(b->triggered),
+                STORE_TEXT(b->error_message ? b->error_message : ""), STORE_TEXT(b->error_step),
+                STORE_JSON(b->request, NULL), STORE_TEXT(b->source_kind), STORE_JSON(b->tags, "[]"),
+                STORE_JSON(b->layers, "[]"), STORE_JSON(b->config, "{}"), STORE_I64(b->cpu_count),
+                STORE_I64(b->memory_mb), STORE_I64(b->disk_size_mb),
+                STORE_TEXT(b->envd_version ? b->envd_version : ""), STORE_TEXT(b->created_by),
+                STORE_I64(b->created_at), STORE_I64(b->updated_at), STORE_I64(b->started_at),
+                STORE_I64(b->finished_at), STORE_I64(b->log_count));
 }
 
 static int build_from_row(sqlite3_stmt *st, struct build_rec **ret, struct cove_err **err)
@@ -192,19 +163,7 @@ static int build_from_row(sqlite3_stmt *st, struct build_rec **ret, struct cove_
         return 0;
 }
 
-static int build_row_any(sqlite3_stmt *st, void **ret, struct cove_err **err)
-{
-        struct build_rec *b = NULL;
-        int r = build_from_row(st, &b, err);
-        if (r >= 0)
-                *ret = b;
-        return r;
-}
-
-static void build_free_any(void *p)
-{
-        build_rec_free(p);
-}
+STORE_DEFINE_COLLECT(build, struct build_rec, build_rec_free)
 
 int store_build_insert(struct store *s, struct build_rec *b, struct cove_err **err)
 {
@@ -220,8 +179,7 @@ int store_build_insert(struct store *s, struct build_rec *b, struct cove_err **e
                         store_rollback(s);
                         return -EIO;
                 }
-                int rc = store_bind_text(st, 1, b->template_id);
-                BIND(store_step(s, st));
+                int rc = STORE_RUN(s, st, STORE_TEXT(b->template_id));
                 if (rc != SQLITE_ROW) {
                         store_rollback(s);
                         return store_sql_error(s, rc, err, "insert build '%s'", b->id);
@@ -239,8 +197,7 @@ int store_build_insert(struct store *s, struct build_rec *b, struct cove_err **e
                         store_rollback(s);
                         return -EIO;
                 }
-                int rc = build_bind(st, b);
-                BIND(store_step(s, st));
+                int rc = build_run(s, st, b);
                 if (rc != SQLITE_DONE) {
                         store_rollback(s);
                         if (store_rc_is_unique(rc))
@@ -263,14 +220,13 @@ int store_build_update(struct store *s, const struct build_rec *b, struct cove_e
                 " cpu_count = ?13, memory_mb = ?14, disk_size_mb = ?15, envd_version = ?16,"
                 " created_by = ?17, created_at = ?18, updated_at = ?19, started_at = ?20,"
                 " finished_at = ?21"
-                /* build_bind() binds seq (?3) and log_count (?22) too: the seq never changes,
+                /* build_run() binds seq (?3) and log_count (?22) too: the seq never changes,
                  * the count only through store_build_log_append() */
                 " WHERE template_id = ?1 AND id = ?2 AND ?3 = ?3 AND ?22 = ?22",
                 err);
         if (!st)
                 return -EIO;
-        int rc = build_bind(st, b);
-        BIND(store_step(s, st));
+        int rc = build_run(s, st, b);
         if (rc != SQLITE_DONE)
                 return store_sql_error(s, rc, err, "update build '%s'", b->id);
         if (sqlite3_changes(s->db) == 0)
@@ -287,13 +243,10 @@ int store_build_get(struct store *s, const char *template_id, const char *id,
                 "SELECT " BUILD_COLS " FROM builds WHERE template_id = ?1 AND id = ?2", err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, template_id);
-        BIND(store_bind_text(st, 2, id));
-        BIND(store_step(s, st));
-        if (rc == SQLITE_DONE)
-                return cove_err_set(err, ENOENT, "build '%s' not found", id);
-        if (rc != SQLITE_ROW)
-                return store_sql_error(s, rc, err, "get build '%s'", id);
+        int rc = STORE_RUN(s, st, STORE_TEXT(template_id), STORE_TEXT(id));
+        int r = store_one_row(s, rc, "build", id, err);
+        if (r < 0)
+                return r;
         return build_from_row(st, ret, err);
 }
 
@@ -318,8 +271,7 @@ int store_build_list(struct store *s, const char *template_id, const char *from_
                                    "SELECT COUNT(*) FROM builds WHERE template_id = ?1", err);
                 if (!st)
                         return -EIO;
-                int rc = store_bind_text(st, 1, template_id);
-                BIND(store_step(s, st));
+                int rc = STORE_RUN(s, st, STORE_TEXT(template_id));
                 if (rc != SQLITE_ROW)
                         return store_sql_error(s, rc, err, "count builds");
                 *ret_total = store_col_i64(st, 0);
@@ -331,18 +283,11 @@ int store_build_list(struct store *s, const char *template_id, const char *from_
                            err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, template_id);
-        BIND(store_bind_i64(st, 2, from_seq));
-        BIND(store_bind_i64(st, 3, limit));
-        BIND(store_bind_i64(st, 4, offset));
+        int rc = STORE_BIND(st, STORE_TEXT(template_id), STORE_I64(from_seq), STORE_I64(limit),
+                            STORE_I64(offset));
         if (rc != SQLITE_OK)
                 return store_sql_error(s, rc, err, "list builds");
-        void **v = NULL;
-        int r = store_collect_rows(s, st, build_row_any, build_free_any, "list builds", &v, err);
-        if (r < 0)
-                return r;
-        *ret = (struct build_rec **)v;
-        return 0;
+        return build_collect(s, st, "list builds", ret, err);
 }
 
 int store_build_list_by_status(struct store *s, const char *status, struct build_rec ***ret,
@@ -355,15 +300,10 @@ int store_build_list_by_status(struct store *s, const char *status, struct build
                 err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, status);
+        int rc = STORE_BIND(st, STORE_TEXT(status));
         if (rc != SQLITE_OK)
                 return store_sql_error(s, rc, err, "list builds");
-        void **v = NULL;
-        int r = store_collect_rows(s, st, build_row_any, build_free_any, "list builds", &v, err);
-        if (r < 0)
-                return r;
-        *ret = (struct build_rec **)v;
-        return 0;
+        return build_collect(s, st, "list builds", ret, err);
 }
 
 /* ---- build logs ---- */
@@ -382,18 +322,15 @@ static int64_t level_rank(const char *level)
         return 3;
 }
 
-void build_log_list_free(struct build_log_rec **v)
+static void build_log_rec_free(struct build_log_rec *l)
 {
-        if (!v)
-                return;
-        for (struct build_log_rec **p = v; *p; p++) {
-                free((*p)->level);
-                free((*p)->step);
-                free((*p)->message);
-                free(*p);
-        }
-        free(v);
+        free(l->level);
+        free(l->step);
+        free(l->message);
+        free(l);
 }
+
+STORE_DEFINE_LIST_FREE(build_log_list_free, struct build_log_rec, build_log_rec_free)
 
 static int log_insert(struct store *s, const char *template_id, const char *build_id, int64_t seq,
                       int64_t ts, const char *level, const char *step, const char *message,
@@ -406,14 +343,8 @@ static int log_insert(struct store *s, const char *template_id, const char *buil
                 err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, template_id);
-        BIND(store_bind_text(st, 2, build_id));
-        BIND(store_bind_i64(st, 3, seq));
-        BIND(store_bind_i64(st, 4, ts));
-        BIND(store_bind_text(st, 5, level));
-        BIND(store_bind_text(st, 6, step));
-        BIND(store_bind_text(st, 7, message));
-        BIND(store_step(s, st));
+        int rc = STORE_RUN(s, st, STORE_TEXT(template_id), STORE_TEXT(build_id), STORE_I64(seq),
+                           STORE_I64(ts), STORE_TEXT(level), STORE_TEXT(step), STORE_TEXT(message));
         if (rc != SQLITE_DONE)
                 return store_sql_error(s, rc, err, "append build log");
         return 0;
@@ -436,9 +367,7 @@ int store_build_log_append(struct store *s, const char *template_id, const char 
                         store_rollback(s);
                         return -EIO;
                 }
-                int rc = store_bind_text(st, 1, template_id);
-                BIND(store_bind_text(st, 2, build_id));
-                BIND(store_step(s, st));
+                int rc = STORE_RUN(s, st, STORE_TEXT(template_id), STORE_TEXT(build_id));
                 if (rc != SQLITE_ROW) {
                         store_rollback(s);
                         if (rc == SQLITE_DONE)
@@ -461,10 +390,8 @@ int store_build_log_append(struct store *s, const char *template_id, const char 
                 cleanup_stmt sqlite3_stmt *st = store_stmt(
                         s, STMT_BUILD_LOG_SET_COUNT,
                         "UPDATE builds SET log_count = ?3 WHERE template_id = ?1 AND id = ?2", err);
-                int rc = st ? store_bind_text(st, 1, template_id) : SQLITE_ERROR;
-                BIND(store_bind_text(st, 2, build_id));
-                BIND(store_bind_i64(st, 3, count + 1));
-                BIND(store_step(s, st));
+                int rc = STORE_RUN(s, st, STORE_TEXT(template_id), STORE_TEXT(build_id),
+                                   STORE_I64(count + 1));
                 if (rc != SQLITE_DONE)
                         r = st ? store_sql_error(s, rc, err, "append build log") : -EIO;
         }
@@ -475,7 +402,7 @@ int store_build_log_append(struct store *s, const char *template_id, const char 
         return store_commit(s, err);
 }
 
-static int log_row(sqlite3_stmt *st, void **ret, struct cove_err **err)
+static int build_log_from_row(sqlite3_stmt *st, struct build_log_rec **ret, struct cove_err **err)
 {
         struct build_log_rec *l = xzalloc(sizeof(*l));
         (void)err;
@@ -488,14 +415,7 @@ static int log_row(sqlite3_stmt *st, void **ret, struct cove_err **err)
         return 0;
 }
 
-static void log_free_one(void *p)
-{
-        struct build_log_rec *l = p;
-        free(l->level);
-        free(l->step);
-        free(l->message);
-        free(l);
-}
+STORE_DEFINE_COLLECT(build_log, struct build_log_rec, build_log_rec_free)
 
 int store_build_log_list(struct store *s, const char *template_id, const char *build_id,
                          const char *min_level, int64_t cursor, bool backward, int64_t skip,
@@ -518,35 +438,23 @@ int store_build_log_list(struct store *s, const char *template_id, const char *b
                 return -EIO;
         if (cursor < 0)
                 cursor = backward ? INT64_MAX : 0;
-        int rc = store_bind_text(st, 1, template_id);
-        BIND(store_bind_text(st, 2, build_id));
-        BIND(store_bind_i64(st, 3, cursor));
-        BIND(store_bind_i64(st, 4, level_rank(min_level)));
-        BIND(store_bind_i64(st, 5, limit));
-        BIND(store_bind_i64(st, 6, skip));
+        int rc = STORE_BIND(st, STORE_TEXT(template_id), STORE_TEXT(build_id), STORE_I64(cursor),
+                            STORE_I64(level_rank(min_level)), STORE_I64(limit), STORE_I64(skip));
         if (rc != SQLITE_OK)
                 return store_sql_error(s, rc, err, "list build logs");
-        void **v = NULL;
-        int r = store_collect_rows(s, st, log_row, log_free_one, "list build logs", &v, err);
-        if (r < 0)
-                return r;
-        *ret = (struct build_log_rec **)v;
-        return 0;
+        return build_log_collect(s, st, "list build logs", ret, err);
 }
 
 /* ---- tags ---- */
 
-void tag_list_free(struct tag_rec **v)
+static void tag_rec_free(struct tag_rec *t)
 {
-        if (!v)
-                return;
-        for (struct tag_rec **p = v; *p; p++) {
-                free((*p)->tag);
-                free((*p)->build_id);
-                free(*p);
-        }
-        free(v);
+        free(t->tag);
+        free(t->build_id);
+        free(t);
 }
+
+STORE_DEFINE_LIST_FREE(tag_list_free, struct tag_rec, tag_rec_free)
 
 int store_tag_set(struct store *s, const char *template_id, const char *tag, const char *build_id,
                   int64_t now_ms, struct cove_err **err)
@@ -560,11 +468,8 @@ int store_tag_set(struct store *s, const char *template_id, const char *tag, con
                 err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, template_id);
-        BIND(store_bind_text(st, 2, tag));
-        BIND(store_bind_text(st, 3, build_id));
-        BIND(store_bind_i64(st, 4, now_ms));
-        BIND(store_step(s, st));
+        int rc = STORE_RUN(s, st, STORE_TEXT(template_id), STORE_TEXT(tag), STORE_TEXT(build_id),
+                           STORE_I64(now_ms));
         if (rc != SQLITE_DONE)
                 return store_sql_error(s, rc, err, "set tag '%s'", tag);
         return 0;
@@ -579,9 +484,7 @@ int store_tag_delete(struct store *s, const char *template_id, const char *tag,
                            "DELETE FROM template_tags WHERE template_id = ?1 AND tag = ?2", err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, template_id);
-        BIND(store_bind_text(st, 2, tag));
-        BIND(store_step(s, st));
+        int rc = STORE_RUN(s, st, STORE_TEXT(template_id), STORE_TEXT(tag));
         if (rc != SQLITE_DONE)
                 return store_sql_error(s, rc, err, "delete tag '%s'", tag);
         return 0;
@@ -596,18 +499,15 @@ int store_tag_get(struct store *s, const char *template_id, const char *tag, cha
                 "SELECT build_id FROM template_tags WHERE template_id = ?1 AND tag = ?2", err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, template_id);
-        BIND(store_bind_text(st, 2, tag));
-        BIND(store_step(s, st));
-        if (rc == SQLITE_DONE)
-                return cove_err_set(err, ENOENT, "tag '%s' not found", tag);
-        if (rc != SQLITE_ROW)
-                return store_sql_error(s, rc, err, "get tag '%s'", tag);
+        int rc = STORE_RUN(s, st, STORE_TEXT(template_id), STORE_TEXT(tag));
+        int r = store_one_row(s, rc, "tag", tag, err);
+        if (r < 0)
+                return r;
         *ret_build_id = store_col_text(st, 0);
         return 0;
 }
 
-static int tag_row(sqlite3_stmt *st, void **ret, struct cove_err **err)
+static int tag_from_row(sqlite3_stmt *st, struct tag_rec **ret, struct cove_err **err)
 {
         struct tag_rec *t = xzalloc(sizeof(*t));
         (void)err;
@@ -618,13 +518,7 @@ static int tag_row(sqlite3_stmt *st, void **ret, struct cove_err **err)
         return 0;
 }
 
-static void tag_free_one(void *p)
-{
-        struct tag_rec *t = p;
-        free(t->tag);
-        free(t->build_id);
-        free(t);
-}
+STORE_DEFINE_COLLECT(tag, struct tag_rec, tag_rec_free)
 
 int store_tag_list(struct store *s, const char *template_id, struct tag_rec ***ret,
                    struct cove_err **err)
@@ -637,15 +531,10 @@ int store_tag_list(struct store *s, const char *template_id, struct tag_rec ***r
                 err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, template_id);
+        int rc = STORE_BIND(st, STORE_TEXT(template_id));
         if (rc != SQLITE_OK)
                 return store_sql_error(s, rc, err, "list tags");
-        void **v = NULL;
-        int r = store_collect_rows(s, st, tag_row, tag_free_one, "list tags", &v, err);
-        if (r < 0)
-                return r;
-        *ret = (struct tag_rec **)v;
-        return 0;
+        return tag_collect(s, st, "list tags", ret, err);
 }
 
 /* ---- aliases ---- */
@@ -660,10 +549,7 @@ int store_alias_insert(struct store *s, const char *alias, const char *template_
                 err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, alias);
-        BIND(store_bind_text(st, 2, template_id));
-        BIND(store_bind_i64(st, 3, now_ms));
-        BIND(store_step(s, st));
+        int rc = STORE_RUN(s, st, STORE_TEXT(alias), STORE_TEXT(template_id), STORE_I64(now_ms));
         if (store_rc_is_unique(rc))
                 return cove_err_set(err, EEXIST, "alias '%s' already exists", alias);
         if (rc != SQLITE_DONE)
@@ -680,13 +566,18 @@ int store_alias_get(struct store *s, const char *alias, char **ret_template_id,
                            "SELECT template_id FROM template_aliases WHERE alias = ?1", err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, alias);
-        BIND(store_step(s, st));
-        if (rc == SQLITE_DONE)
-                return cove_err_set(err, ENOENT, "alias '%s' not found", alias);
-        if (rc != SQLITE_ROW)
-                return store_sql_error(s, rc, err, "get alias '%s'", alias);
+        int rc = STORE_RUN(s, st, STORE_TEXT(alias));
+        int r = store_one_row(s, rc, "alias", alias, err);
+        if (r < 0)
+                return r;
         *ret_template_id = store_col_text(st, 0);
+        return 0;
+}
+
+static int string_from_row(sqlite3_stmt *st, void **ret, struct cove_err **err)
+{
+        (void)err;
+        *ret = store_col_text(st, 0);
         return 0;
 }
 
@@ -694,22 +585,11 @@ int store_alias_get(struct store *s, const char *alias, char **ret_template_id,
 static int collect_strings(struct store *s, sqlite3_stmt *st, const char *what, char ***ret,
                            struct cove_err **err)
 {
-        char **v = xzalloc(sizeof(char *));
-        size_t n = 0;
-
-        for (;;) {
-                int rc = store_step(s, st);
-                if (rc == SQLITE_DONE)
-                        break;
-                if (rc != SQLITE_ROW) {
-                        strv_free(v);
-                        return store_sql_error(s, rc, err, "%s", what);
-                }
-                v = xrealloc(v, (n + 2) * sizeof(char *));
-                v[n++] = store_col_text(st, 0);
-                v[n] = NULL;
-        }
-        *ret = v;
+        void **v = NULL;
+        int r = store_collect_rows(s, st, string_from_row, free, what, &v, err);
+        if (r < 0)
+                return r;
+        *ret = (char **)v;
         return 0;
 }
 
@@ -721,7 +601,7 @@ int store_alias_list(struct store *s, const char *template_id, char ***ret, stru
                 "SELECT alias FROM template_aliases WHERE template_id = ?1 ORDER BY alias", err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, template_id);
+        int rc = STORE_BIND(st, STORE_TEXT(template_id));
         if (rc != SQLITE_OK)
                 return store_sql_error(s, rc, err, "list aliases");
         return collect_strings(s, st, "list aliases", ret, err);
@@ -741,11 +621,8 @@ int store_build_file_put(struct store *s, const char *team_id, const char *hash,
                 err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, team_id);
-        BIND(store_bind_text(st, 2, hash));
-        BIND(store_bind_i64(st, 3, size));
-        BIND(store_bind_i64(st, 4, now_ms));
-        BIND(store_step(s, st));
+        int rc = STORE_RUN(s, st, STORE_TEXT(team_id), STORE_TEXT(hash), STORE_I64(size),
+                           STORE_I64(now_ms));
         if (rc != SQLITE_DONE)
                 return store_sql_error(s, rc, err, "record build archive");
         return 0;
@@ -760,9 +637,7 @@ int store_build_file_has(struct store *s, const char *team_id, const char *hash,
                            "SELECT 1 FROM build_files WHERE team_id = ?1 AND hash = ?2", err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, team_id);
-        BIND(store_bind_text(st, 2, hash));
-        BIND(store_step(s, st));
+        int rc = STORE_RUN(s, st, STORE_TEXT(team_id), STORE_TEXT(hash));
         if (rc == SQLITE_ROW)
                 return 1;
         if (rc == SQLITE_DONE)
@@ -779,10 +654,7 @@ int store_build_file_touch(struct store *s, const char *team_id, const char *has
                 "UPDATE build_files SET last_used_at = ?3 WHERE team_id = ?1 AND hash = ?2", err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, team_id);
-        BIND(store_bind_text(st, 2, hash));
-        BIND(store_bind_i64(st, 3, now_ms));
-        BIND(store_step(s, st));
+        int rc = STORE_RUN(s, st, STORE_TEXT(team_id), STORE_TEXT(hash), STORE_I64(now_ms));
         if (rc != SQLITE_DONE)
                 return store_sql_error(s, rc, err, "touch build archive");
         return 0;
@@ -799,7 +671,7 @@ int store_build_file_list_unused(struct store *s, int64_t before_ms, char ***ret
                            err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_i64(st, 1, before_ms);
+        int rc = STORE_BIND(st, STORE_I64(before_ms));
         if (rc != SQLITE_OK)
                 return store_sql_error(s, rc, err, "list build archives");
         return collect_strings(s, st, "list build archives", ret, err);
@@ -814,9 +686,7 @@ int store_build_file_delete(struct store *s, const char *team_id, const char *ha
                            "DELETE FROM build_files WHERE team_id = ?1 AND hash = ?2", err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, team_id);
-        BIND(store_bind_text(st, 2, hash));
-        BIND(store_step(s, st));
+        int rc = STORE_RUN(s, st, STORE_TEXT(team_id), STORE_TEXT(hash));
         if (rc != SQLITE_DONE)
                 return store_sql_error(s, rc, err, "delete build archive");
         return 0;
@@ -841,10 +711,8 @@ int store_build_layers_add(struct store *s, const char *template_id, const char 
                         store_rollback(s);
                         return -EIO;
                 }
-                int rc = store_bind_text(st, 1, template_id);
-                BIND(store_bind_text(st, 2, build_id));
-                BIND(store_bind_text(st, 3, keys[i]));
-                BIND(store_step(s, st));
+                int rc = STORE_RUN(s, st, STORE_TEXT(template_id), STORE_TEXT(build_id),
+                                   STORE_TEXT(keys[i]));
                 if (rc != SQLITE_DONE) {
                         store_rollback(s);
                         return store_sql_error(s, rc, err, "record layers of build '%s'", build_id);
@@ -880,9 +748,7 @@ int store_build_count_active(struct store *s, const char *team_id, const char *k
                                      err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, team_id ? team_id : key_id);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        int rc = STORE_RUN(s, st, STORE_TEXT(team_id ? team_id : key_id));
         if (rc != SQLITE_ROW)
                 return store_sql_error(s, rc, err, "count builds in progress");
         *ret = sqlite3_column_int64(st, 0);

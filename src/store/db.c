@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * db.c — opening the database (pragmas, migrations), the statement cache, error mapping,
- * failure injection, bind/column helpers, and the settings table.
+ * db.c — opening the database (pragmas, migrations), the lock, transactions and the settings
+ * table (statements, binding and columns are stmt.c's).
  */
 #include "store-internal.h"
 
@@ -14,6 +14,26 @@
 #include <sys/stat.h>
 
 #include "lib/banned.h"
+
+/* The templates columns of schema 1 after (id, name), written out by migration 0 → 1 and again
+ * by 4 → 5, which rebuilds the table. Frozen like the migrations that use it: never edit. */
+#define SCHEMA_V1_TEMPLATE_COLUMNS                                                                 \
+        "  team_id TEXT,"                                                                          \
+        "  official INTEGER NOT NULL DEFAULT 0,"                                                   \
+        "  public INTEGER NOT NULL DEFAULT 0,"                                                     \
+        "  cpu_count INTEGER NOT NULL DEFAULT 0,"                                                  \
+        "  memory_mb INTEGER NOT NULL DEFAULT 0,"                                                  \
+        "  disk_size_mb INTEGER NOT NULL DEFAULT 0,"                                               \
+        "  ttl_seconds INTEGER NOT NULL DEFAULT 0,"                                                \
+        "  envs TEXT NOT NULL DEFAULT '{}',"                                                       \
+        "  workdir TEXT,"                                                                          \
+        "  start_cmd TEXT,"                                                                        \
+        "  ready_cmd TEXT,"                                                                        \
+        "  layers TEXT NOT NULL DEFAULT '[]',"                                                     \
+        "  binds TEXT NOT NULL DEFAULT '[]',"                                                      \
+        "  build_status TEXT NOT NULL,"                                                            \
+        "  build_id TEXT,"                                                                         \
+        "  created_at INTEGER NOT NULL DEFAULT 0,"
 
 /*
  * Ordered migrations: migrations[i] brings the schema from version i to i + 1, and ends by
@@ -39,24 +59,7 @@ static const char *const migrations[] = {
         "CREATE INDEX api_keys_team ON api_keys(team_id);"
         "CREATE TABLE templates ("
         "  id TEXT PRIMARY KEY NOT NULL,"
-        "  name TEXT UNIQUE,"
-        "  team_id TEXT,"
-        "  official INTEGER NOT NULL DEFAULT 0,"
-        "  public INTEGER NOT NULL DEFAULT 0,"
-        "  cpu_count INTEGER NOT NULL DEFAULT 0,"
-        "  memory_mb INTEGER NOT NULL DEFAULT 0,"
-        "  disk_size_mb INTEGER NOT NULL DEFAULT 0,"
-        "  ttl_seconds INTEGER NOT NULL DEFAULT 0,"
-        "  envs TEXT NOT NULL DEFAULT '{}',"
-        "  workdir TEXT,"
-        "  start_cmd TEXT,"
-        "  ready_cmd TEXT,"
-        "  layers TEXT NOT NULL DEFAULT '[]',"
-        "  binds TEXT NOT NULL DEFAULT '[]',"
-        "  build_status TEXT NOT NULL,"
-        "  build_id TEXT,"
-        "  created_at INTEGER NOT NULL DEFAULT 0,"
-        "  updated_at INTEGER NOT NULL DEFAULT 0"
+        "  name TEXT UNIQUE," SCHEMA_V1_TEMPLATE_COLUMNS "  updated_at INTEGER NOT NULL DEFAULT 0"
         ");"
         "CREATE INDEX templates_team ON templates(team_id);"
         /* created_seq is the rowid with AUTOINCREMENT: it never repeats, even after deletes. */
@@ -239,24 +242,7 @@ static const char *const migrations[] = {
          * get tables of their own. */
         "CREATE TABLE templates_v2 ("
         "  id TEXT PRIMARY KEY NOT NULL,"
-        "  name TEXT,"
-        "  team_id TEXT,"
-        "  official INTEGER NOT NULL DEFAULT 0,"
-        "  public INTEGER NOT NULL DEFAULT 0,"
-        "  cpu_count INTEGER NOT NULL DEFAULT 0,"
-        "  memory_mb INTEGER NOT NULL DEFAULT 0,"
-        "  disk_size_mb INTEGER NOT NULL DEFAULT 0,"
-        "  ttl_seconds INTEGER NOT NULL DEFAULT 0,"
-        "  envs TEXT NOT NULL DEFAULT '{}',"
-        "  workdir TEXT,"
-        "  start_cmd TEXT,"
-        "  ready_cmd TEXT,"
-        "  layers TEXT NOT NULL DEFAULT '[]',"
-        "  binds TEXT NOT NULL DEFAULT '[]',"
-        "  build_status TEXT NOT NULL,"
-        "  build_id TEXT,"
-        "  created_at INTEGER NOT NULL DEFAULT 0,"
-        "  updated_at INTEGER NOT NULL DEFAULT 0,"
+        "  name TEXT," SCHEMA_V1_TEMPLATE_COLUMNS "  updated_at INTEGER NOT NULL DEFAULT 0,"
         "  visibility TEXT NOT NULL DEFAULT 'team',"
         "  created_by TEXT,"
         "  base_template_id TEXT,"

@@ -77,85 +77,26 @@ void template_rec_free(struct template_rec *t)
         free(t);
 }
 
-void template_list_free(struct template_rec **v)
-{
-        if (!v)
-                return;
-        for (struct template_rec **p = v; *p; p++)
-                template_rec_free(*p);
-        free(v);
-}
+STORE_DEFINE_LIST_FREE(template_list_free, struct template_rec, template_rec_free)
 
-/* Binds every column to parameter (column index + 1). */
-static int template_bind(sqlite3_stmt *st, const struct template_rec *t)
+/* Binds t to ?1 … ?32, in TEMPLATE_COLS' order (the TC_ enum), and steps st. */
+static int template_run(struct store *s, sqlite3_stmt *st, const struct template_rec *t)
 {
-        int rc = store_bind_text(st, TC_ID + 1, t->id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, TC_NAME + 1, t->name);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, TC_TEAM_ID + 1, t->team_id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, TC_OFFICIAL + 1, t->official);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, TC_PUBLIC + 1, t->public_);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, TC_CPU + 1, t->cpu_count);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, TC_MEM + 1, t->memory_mb);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, TC_DISK + 1, t->disk_size_mb);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, TC_TTL + 1, t->ttl_seconds);
-        if (rc == SQLITE_OK)
-                rc = store_bind_json(st, TC_ENVS + 1, t->envs, "{}");
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, TC_WORKDIR + 1, t->workdir);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, TC_START_CMD + 1, t->start_cmd);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, TC_READY_CMD + 1, t->ready_cmd);
-        if (rc == SQLITE_OK)
-                rc = store_bind_json(st, TC_LAYERS + 1, t->layers, "[]");
-        if (rc == SQLITE_OK)
-                rc = store_bind_json(st, TC_BINDS + 1, t->binds, "[]");
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, TC_BUILD_STATUS + 1, t->build_status);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, TC_BUILD_ID + 1, t->build_id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, TC_CREATED_AT + 1, t->created_at);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, TC_UPDATED_AT + 1, t->updated_at);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, TC_VISIBILITY + 1,
-                                     t->visibility ? t->visibility
-                                     : t->official ? "official"
-                                                   : "team");
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, TC_CREATED_BY + 1, t->created_by);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, TC_BASE + 1, t->base_template_id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, TC_IMAGE + 1, t->image);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, TC_DOCKERFILE + 1, t->dockerfile);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, TC_PORT + 1, t->port);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, TC_STORAGE_GB + 1, t->storage_size_gb);
-        if (rc == SQLITE_OK)
-                rc = store_bind_json(st, TC_VOLUME_MOUNTS + 1, t->volume_mounts, "[]");
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, TC_PINNED + 1, t->pinned_build_id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, TC_SPAWN_COUNT + 1, t->spawn_count);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, TC_LAST_SPAWNED + 1, t->last_spawned_at);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, TC_GENERATOR + 1, t->generator);
-        if (rc == SQLITE_OK)
-                rc = store_bind_json(st, TC_BUILD_CONFIG + 1, t->build_config, "{}");
-        return rc;
+        const char *visibility = t->visibility ? t->visibility : t->official ? "official" : "team";
+
+        return STORE_RUN(
+                s, st, STORE_TEXT(t->id), STORE_TEXT(t->name), STORE_TEXT(t->team_id),
+                STORE_I64(t->official), STORE_I64(t->public_), STORE_I64(t->cpu_count),
+                STORE_I64(t->memory_mb), STORE_I64(t->disk_size_mb), STORE_I64(t->ttl_seconds),
+                STORE_JSON(t->envs, "{}"), STORE_TEXT(t->workdir), STORE_TEXT(t->start_cmd),
+                STORE_TEXT(t->ready_cmd), STORE_JSON(t->layers, "[]"), STORE_JSON(t->binds, "[]"),
+                STORE_TEXT(t->build_status), STORE_TEXT(t->build_id), STORE_I64(t->created_at),
+                STORE_I64(t->updated_at), STORE_TEXT(visibility), STORE_TEXT(t->created_by),
+                STORE_TEXT(t->base_template_id), STORE_TEXT(t->image), STORE_TEXT(t->dockerfile),
+                STORE_I64(t->port), STORE_I64(t->storage_size_gb),
+                STORE_JSON(t->volume_mounts, "[]"), STORE_TEXT(t->pinned_build_id),
+                STORE_I64(t->spawn_count), STORE_I64(t->last_spawned_at), STORE_TEXT(t->generator),
+                STORE_JSON(t->build_config, "{}"));
 }
 
 static int template_from_row(sqlite3_stmt *st, struct template_rec **ret, struct cove_err **err)
@@ -218,9 +159,7 @@ int store_template_insert(struct store *s, const struct template_rec *t, struct 
                 err);
         if (!st)
                 return -EIO;
-        int rc = template_bind(st, t);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        int rc = template_run(s, st, t);
         if (rc == SQLITE_DONE)
                 return 0;
         if (store_rc_is_unique(rc))
@@ -246,9 +185,7 @@ int store_template_update(struct store *s, const struct template_rec *t, struct 
                 err);
         if (!st)
                 return -EIO;
-        int rc = template_bind(st, t);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        int rc = template_run(s, st, t);
         if (store_rc_is_unique(rc))
                 return cove_err_set(err, EEXIST, "template '%s' already exists",
                                     t->name ? t->name : t->id);
@@ -265,13 +202,10 @@ static int template_get_one(struct store *s, enum store_stmt_id id, const char *
         cleanup_stmt sqlite3_stmt *st = store_stmt(s, id, sql, err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, ref);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
-        if (rc == SQLITE_DONE)
-                return cove_err_set(err, ENOENT, "template '%s' not found", ref);
-        if (rc != SQLITE_ROW)
-                return store_sql_error(s, rc, err, "get template '%s'", ref);
+        int rc = STORE_RUN(s, st, STORE_TEXT(ref));
+        int r = store_one_row(s, rc, "template", ref, err);
+        if (r < 0)
+                return r;
         return template_from_row(st, ret, err);
 }
 
@@ -302,9 +236,7 @@ int store_template_delete(struct store *s, const char *id, struct cove_err **err
                 store_stmt(s, STMT_TEMPLATE_DELETE, "DELETE FROM templates WHERE id = ?", err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, id);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        int rc = STORE_RUN(s, st, STORE_TEXT(id));
         if (rc != SQLITE_DONE)
                 return store_sql_error(s, rc, err, "delete template '%s'", id);
         if (sqlite3_changes(s->db) == 0)
@@ -312,20 +244,7 @@ int store_template_delete(struct store *s, const char *id, struct cove_err **err
         return 0;
 }
 
-/* Adapters for store_collect_rows(). */
-static int template_row_any(sqlite3_stmt *st, void **ret, struct cove_err **err)
-{
-        struct template_rec *rec = NULL;
-        int r = template_from_row(st, &rec, err);
-        if (r >= 0)
-                *ret = rec;
-        return r;
-}
-
-static void template_free_any(void *p)
-{
-        template_rec_free(p);
-}
+STORE_DEFINE_COLLECT(template, struct template_rec, template_rec_free)
 
 int store_template_list(struct store *s, const char *team_id, struct template_rec ***ret,
                         struct cove_err **err)
@@ -342,15 +261,8 @@ int store_template_list(struct store *s, const char *team_id, struct template_re
                                      err);
         if (!st)
                 return -EIO;
-        int rc = team_id ? store_bind_text(st, 1, team_id) : SQLITE_OK;
+        int rc = team_id ? STORE_BIND(st, STORE_TEXT(team_id)) : SQLITE_OK;
         if (rc != SQLITE_OK)
                 return store_sql_error(s, rc, err, "list templates");
-
-        void **v = NULL;
-        int r = store_collect_rows(s, st, template_row_any, template_free_any, "list templates", &v,
-                                   err);
-        if (r < 0)
-                return r;
-        *ret = (struct template_rec **)v;
-        return 0;
+        return template_collect(s, st, "list templates", ret, err);
 }

@@ -27,11 +27,7 @@ static int usage_locked(struct store *s, const char *team_id, const char *key_id
                 err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, team_id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 2, key_id);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        int rc = STORE_RUN(s, st, STORE_TEXT(team_id), STORE_TEXT(key_id));
         if (rc != SQLITE_ROW)
                 return store_sql_error(s, rc, err, "count sandbox usage");
         *ret = (struct store_usage){
@@ -63,11 +59,7 @@ static int template_count(struct store *s, const char *team_id, const char *key_
                            err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, team_id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 2, key_id);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        int rc = STORE_RUN(s, st, STORE_TEXT(team_id), STORE_TEXT(key_id));
         if (rc != SQLITE_ROW)
                 return store_sql_error(s, rc, err, "count templates");
         *ret = sqlite3_column_int64(st, 0);
@@ -165,9 +157,7 @@ int store_limits_get(struct store *s, const char *scope, const char *owner_id, j
                 "SELECT metric, value FROM usage_limits WHERE scope = ?1 AND owner_id = ?2", err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, scope);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 2, owner_id);
+        int rc = STORE_BIND(st, STORE_TEXT(scope), STORE_TEXT(owner_id));
         if (rc != SQLITE_OK)
                 return store_sql_error(s, rc, err, "read limits");
         json_t *o = json_object();
@@ -200,15 +190,10 @@ int store_limits_set(struct store *s, const char *scope, const char *owner_id, c
                                      err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, scope);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 2, owner_id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 3, metric);
-        if (rc == SQLITE_OK && value >= 0)
-                rc = store_bind_i64(st, 4, value);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        int rc = value >= 0 ? STORE_RUN(s, st, STORE_TEXT(scope), STORE_TEXT(owner_id),
+                                        STORE_TEXT(metric), STORE_I64(value))
+                            : STORE_RUN(s, st, STORE_TEXT(scope), STORE_TEXT(owner_id),
+                                        STORE_TEXT(metric));
         if (rc != SQLITE_DONE)
                 return store_sql_error(s, rc, err, "set limit '%s'", metric);
         return 0;
@@ -231,11 +216,7 @@ int store_team_sample_all(struct store *s, int64_t ts, int64_t since_ms, struct 
                 err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_i64(st, 1, ts);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 2, since_ms);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        int rc = STORE_RUN(s, st, STORE_I64(ts), STORE_I64(since_ms));
         if (rc != SQLITE_DONE)
                 return store_sql_error(s, rc, err, "sample teams");
         return 0;
@@ -252,11 +233,7 @@ int store_team_samples(struct store *s, const char *team_id, int64_t from_ms, in
                            err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, team_id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 2, from_ms);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 3, to_ms);
+        int rc = STORE_BIND(st, STORE_TEXT(team_id), STORE_I64(from_ms), STORE_I64(to_ms));
         if (rc != SQLITE_OK)
                 return store_sql_error(s, rc, err, "read team samples");
         struct team_sample *v = NULL;
@@ -286,9 +263,7 @@ static int exec_prune(struct store *s, enum store_stmt_id id, const char *sql, i
         cleanup_stmt sqlite3_stmt *st = store_stmt(s, id, sql, err);
         if (!st)
                 return -EIO;
-        int rc = bind ? store_bind_i64(st, 1, arg) : SQLITE_OK;
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        int rc = bind ? STORE_RUN(s, st, STORE_I64(arg)) : store_step(s, st);
         if (rc != SQLITE_DONE)
                 return store_sql_error(s, rc, err, "prune");
         return 0;

@@ -19,17 +19,11 @@ void volume_rec_free(struct volume_rec *v)
         free(v);
 }
 
-void volume_list_free(struct volume_rec **v)
-{
-        if (!v)
-                return;
-        for (struct volume_rec **p = v; *p; p++)
-                volume_rec_free(*p);
-        free(v);
-}
+STORE_DEFINE_LIST_FREE(volume_list_free, struct volume_rec, volume_rec_free)
 
-static struct volume_rec *volume_from_row(sqlite3_stmt *st)
+static int volume_from_row(sqlite3_stmt *st, struct volume_rec **ret, struct cove_err **err)
 {
+        (void)err;
         struct volume_rec *v = xzalloc(sizeof(*v));
         v->id = store_col_text(st, 0);
         v->team_id = store_col_text(st, 1);
@@ -37,8 +31,11 @@ static struct volume_rec *volume_from_row(sqlite3_stmt *st)
         v->token = store_col_text(st, 3);
         v->size_mb = store_col_i64(st, 4);
         v->created_at = store_col_i64(st, 5);
-        return v;
+        *ret = v;
+        return 0;
 }
+
+STORE_DEFINE_COLLECT(volume, struct volume_rec, volume_rec_free)
 
 int store_volume_insert(struct store *s, const struct volume_rec *v, struct cove_err **err)
 {
@@ -50,36 +47,12 @@ int store_volume_insert(struct store *s, const struct volume_rec *v, struct cove
                            err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, v->id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 2, v->team_id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 3, v->name);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 4, v->token);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 5, v->size_mb);
-        if (rc == SQLITE_OK)
-                rc = store_bind_i64(st, 6, v->created_at);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        int rc = STORE_RUN(s, st, STORE_TEXT(v->id), STORE_TEXT(v->team_id), STORE_TEXT(v->name),
+                           STORE_TEXT(v->token), STORE_I64(v->size_mb), STORE_I64(v->created_at));
         if (store_rc_is_unique(rc))
                 return cove_err_set(err, EEXIST, "volume '%s' already exists", v->name);
         if (rc != SQLITE_DONE)
                 return store_sql_error(s, rc, err, "insert volume '%s'", v->name);
-        return 0;
-}
-
-/* One row of st (bound by the caller) or -ENOENT naming `what`. */
-static int get_one(struct store *s, sqlite3_stmt *st, const char *what, struct volume_rec **ret,
-                   struct cove_err **err)
-{
-        int rc = store_step(s, st);
-        if (rc == SQLITE_DONE)
-                return cove_err_set(err, ENOENT, "volume '%s' not found", what);
-        if (rc != SQLITE_ROW)
-                return store_sql_error(s, rc, err, "get volume '%s'", what);
-        *ret = volume_from_row(st);
         return 0;
 }
 
@@ -92,12 +65,12 @@ static int get_locked(struct store *s, const char *team_id, const char *id, stru
                         : store_stmt(s, STMT_VOLUME_GET, VOLUME_SELECT " WHERE id = ?1", err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, id);
-        if (rc == SQLITE_OK && team_id)
-                rc = store_bind_text(st, 2, team_id);
-        if (rc != SQLITE_OK)
-                return store_sql_error(s, rc, err, "get volume '%s'", id);
-        return get_one(s, st, id, ret, err);
+        int rc = team_id ? STORE_RUN(s, st, STORE_TEXT(id), STORE_TEXT(team_id))
+                         : STORE_RUN(s, st, STORE_TEXT(id));
+        int r = store_one_row(s, rc, "volume", id, err);
+        if (r < 0)
+                return r;
+        return volume_from_row(st, ret, err);
 }
 
 int store_volume_get(struct store *s, const char *team_id, const char *id, struct volume_rec **ret,
@@ -115,24 +88,11 @@ int store_volume_get_by_name(struct store *s, const char *team_id, const char *n
                 s, STMT_VOLUME_GET_NAME, VOLUME_SELECT " WHERE team_id = ?1 AND name = ?2", err);
         if (!st)
                 return -EIO;
-        int rc = store_bind_text(st, 1, team_id);
-        if (rc == SQLITE_OK)
-                rc = store_bind_text(st, 2, name);
-        if (rc != SQLITE_OK)
-                return store_sql_error(s, rc, err, "get volume '%s'", name);
-        return get_one(s, st, name, ret, err);
-}
-
-static int volume_row_any(sqlite3_stmt *st, void **ret, struct cove_err **err)
-{
-        (void)err;
-        *ret = volume_from_row(st);
-        return 0;
-}
-
-static void volume_free_any(void *p)
-{
-        volume_rec_free(p);
+        int rc = STORE_RUN(s, st, STORE_TEXT(team_id), STORE_TEXT(name));
+        int r = store_one_row(s, rc, "volume", name, err);
+        if (r < 0)
+                return r;
+        return volume_from_row(st, ret, err);
 }
 
 int store_volume_list(struct store *s, const char *team_id, struct volume_rec ***ret,
@@ -146,15 +106,10 @@ int store_volume_list(struct store *s, const char *team_id, struct volume_rec **
                                      err);
         if (!st)
                 return -EIO;
-        int rc = team_id ? store_bind_text(st, 1, team_id) : SQLITE_OK;
+        int rc = team_id ? STORE_BIND(st, STORE_TEXT(team_id)) : SQLITE_OK;
         if (rc != SQLITE_OK)
                 return store_sql_error(s, rc, err, "list volumes");
-        void **v = NULL;
-        int r = store_collect_rows(s, st, volume_row_any, volume_free_any, "list volumes", &v, err);
-        if (r < 0)
-                return r;
-        *ret = (struct volume_rec **)v;
-        return 0;
+        return volume_collect(s, st, "list volumes", ret, err);
 }
 
 int store_volume_delete_unmounted(struct store *s, const char *team_id, const char *id,
@@ -178,11 +133,7 @@ int store_volume_delete_unmounted(struct store *s, const char *team_id, const ch
                         volume_rec_free(v);
                         return -EIO;
                 }
-                int rc = store_bind_text(st, 1, v->team_id);
-                if (rc == SQLITE_OK)
-                        rc = store_bind_text(st, 2, v->name);
-                if (rc == SQLITE_OK)
-                        rc = store_step(s, st);
+                int rc = STORE_RUN(s, st, STORE_TEXT(v->team_id), STORE_TEXT(v->name));
                 if (rc == SQLITE_ROW) {
                         r = cove_err_set(err, EBUSY, "volume '%s' is mounted by sandbox '%s'",
                                          v->name, (const char *)sqlite3_column_text(st, 0));
@@ -200,9 +151,7 @@ int store_volume_delete_unmounted(struct store *s, const char *team_id, const ch
                 volume_rec_free(v);
                 return -EIO;
         }
-        int rc = store_bind_text(st, 1, id);
-        if (rc == SQLITE_OK)
-                rc = store_step(s, st);
+        int rc = STORE_RUN(s, st, STORE_TEXT(id));
         if (rc != SQLITE_DONE) {
                 volume_rec_free(v);
                 return store_sql_error(s, rc, err, "delete volume '%s'", id);

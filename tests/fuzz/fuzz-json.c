@@ -8,7 +8,7 @@
  * Checked: a failure always carries a message; what json_to_buf() writes parses and is written
  * again the same; dispatched fields respect their bounds.
  */
-#include "fuzz.h"
+#include "fuzz-body.h"
 #include "coved/api/seacloud/netpolicy.h"
 #include "coved/api/validate.h"
 #include "lib/buf.h"
@@ -85,14 +85,7 @@ static void dispatch(json_t *j)
         body_release(&b);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-        (void)argc;
-        (void)argv;
-        json_object_seed(1); /* reproducible hashing: same input, same run */
-        return 0;
-}
+FUZZ_JSON_INIT
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

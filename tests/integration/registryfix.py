@@ -432,6 +432,42 @@ def oci_pull(data_dir, ref, mirrors=(), username=None, password=None, unpack=Tru
     return p.returncode, out, p.stdout + p.stderr
 
 
+class PullCase:
+    """Mixin for a unittest.TestCase that pulls with oci_pull(): one Registry for the class
+    (cls.reg), a fresh data dir per test (self.data) and a witness directory outside it, which
+    assert_witness_untouched() checks; assert_nothing_published() checks that no layer was
+    published in the data dir. Put it before unittest.TestCase in the bases."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.reg = Registry().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.reg.close()
+
+    def setUp(self):
+        self.data = tempfile.mkdtemp(prefix="cove-test-pull-")
+        self.witness = tempfile.mkdtemp(prefix="cove-test-witness-")
+        with open(os.path.join(self.witness, "file"), "w") as f:
+            f.write("witness\n")
+
+    def tearDown(self):
+        shutil.rmtree(self.data, ignore_errors=True)
+        shutil.rmtree(self.witness, ignore_errors=True)
+
+    def assert_witness_untouched(self):
+        self.assertEqual(os.listdir(self.witness), ["file"])
+        with open(os.path.join(self.witness, "file")) as f:
+            self.assertEqual(f.read(), "witness\n")
+
+    def assert_nothing_published(self):
+        layers = os.path.join(self.data, "layers")
+        if os.path.isdir(layers):
+            self.assertEqual([n for n in os.listdir(layers) if not n.startswith(".")], [])
+            self.assertEqual(os.listdir(os.path.join(layers, ".tmp")), [])
+
+
 class FakeECR:
     """Amazon ECR's GetAuthorizationToken on loopback: checks the request's AWS Signature
     Version 4 with an independent implementation (Python's hmac) against the keys it knows,

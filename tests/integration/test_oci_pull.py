@@ -18,25 +18,7 @@ MISSING = rf.tools_missing()
 
 
 @unittest.skipIf(MISSING, "missing tools: %s (make deps installs them)" % ", ".join(MISSING))
-class OciPullTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.reg = rf.Registry().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.reg.close()
-
-    def setUp(self):
-        self.data = tempfile.mkdtemp(prefix="cove-test-pull-")
-        self.witness = tempfile.mkdtemp(prefix="cove-test-witness-")
-        with open(os.path.join(self.witness, "file"), "w") as f:
-            f.write("witness\n")
-
-    def tearDown(self):
-        shutil.rmtree(self.data, ignore_errors=True)
-        shutil.rmtree(self.witness, ignore_errors=True)
-
+class OciPullTest(rf.PullCase, unittest.TestCase):
     def pull_ok(self, ref, **kw):
         rc, out, text = rf.oci_pull(self.data, ref, **kw)
         self.assertEqual(rc, 0, text)
@@ -50,17 +32,6 @@ class OciPullTest(unittest.TestCase):
 
     def layer(self, out, i):
         return out["layers"][i]["path"]
-
-    def assert_witness_untouched(self):
-        self.assertEqual(os.listdir(self.witness), ["file"])
-        with open(os.path.join(self.witness, "file")) as f:
-            self.assertEqual(f.read(), "witness\n")
-
-    def assert_nothing_published(self):
-        layers = os.path.join(self.data, "layers")
-        if os.path.isdir(layers):
-            self.assertEqual([n for n in os.listdir(layers) if not n.startswith(".")], [])
-            self.assertEqual(os.listdir(os.path.join(layers, ".tmp")), [])
 
     # -- sources --
     def test_busybox_built_with_umoci(self):

@@ -4,8 +4,6 @@ device nodes, FIFOs, ids no sandbox can map. Each pull must fail with a message 
 entry, leave the host untouched (a witness directory outside the data dir is checked) and
 publish no layer. Driven through tests/tools/oci-pull against a real registry on loopback."""
 import os
-import shutil
-import tempfile
 import unittest
 
 import registryfix as rf
@@ -14,36 +12,7 @@ MISSING = rf.tools_missing()
 
 
 @unittest.skipIf(MISSING, "missing tools: %s (make deps installs them)" % ", ".join(MISSING))
-class HostileLayerTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.reg = rf.Registry().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.reg.close()
-
-    def setUp(self):
-        self.data = tempfile.mkdtemp(prefix="cove-test-pull-")
-        self.witness = tempfile.mkdtemp(prefix="cove-test-witness-")
-        with open(os.path.join(self.witness, "file"), "w") as f:
-            f.write("witness\n")
-
-    def tearDown(self):
-        shutil.rmtree(self.data, ignore_errors=True)
-        shutil.rmtree(self.witness, ignore_errors=True)
-
-    def assert_witness_untouched(self):
-        self.assertEqual(os.listdir(self.witness), ["file"])
-        with open(os.path.join(self.witness, "file")) as f:
-            self.assertEqual(f.read(), "witness\n")
-
-    def assert_nothing_published(self):
-        layers = os.path.join(self.data, "layers")
-        if os.path.isdir(layers):
-            self.assertEqual([n for n in os.listdir(layers) if not n.startswith(".")], [])
-            self.assertEqual(os.listdir(os.path.join(layers, ".tmp")), [])
-
+class HostileLayerTest(rf.PullCase, unittest.TestCase):
     def hostile(self, name, entries, fragment):
         layer = rf.make_layer(entries)
         rf.push_image(self.reg, "test/hostile", name, [layer])

@@ -329,34 +329,59 @@ static int hostname_of_is(pid_t pid, const char *want)
         return WEXITSTATUS(status);
 }
 
-static uint64_t status_hex(pid_t pid, const char *key)
+/* What follows key in /proc/pid/status (owned), or NULL. */
+static char *status_value(pid_t pid, const char *key)
 {
         char path[64];
         cleanup_free char *s = NULL;
         (void)snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
         if (read_small_file(path, 65536, &s, NULL) < 0)
-                return UINT64_MAX;
+                return NULL;
         char *p = strstr(s, key);
-        if (!p)
-                return UINT64_MAX;
+        return p ? xstrdup(p + strlen(key)) : NULL;
+}
+
+static uint64_t status_hex(pid_t pid, const char *key)
+{
+        cleanup_free char *s = status_value(pid, key);
         uint64_t v;
-        if (sscanf(p + strlen(key), "%" SCNx64, &v) != 1)
+        if (!s || sscanf(s, "%" SCNx64, &v) != 1)
                 return UINT64_MAX;
         return v;
 }
 
+/* The first number of a line with several (Uid:, Gid:). */
 static uint64_t status_first_dec(pid_t pid, const char *key)
 {
-        char path[64];
-        cleanup_free char *s = NULL;
-        (void)snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-        if (read_small_file(path, 65536, &s, NULL) < 0)
-                return UINT64_MAX;
-        char *p = strstr(s, key);
+        cleanup_free char *s = status_value(pid, key);
         uint64_t v;
-        if (!p || sscanf(p + strlen(key), "%" SCNu64, &v) != 1)
+        if (!s || sscanf(s, "%" SCNu64, &v) != 1)
                 return UINT64_MAX;
         return v;
+}
+
+/* runtime_create() of s's config, which must succeed; bins NULL: the helper finds them. */
+static void create_ok(const char *h, struct sb *s, const struct runtime_binaries *bins,
+                      struct runtime_result *res)
+{
+        cleanup_err struct cove_err *err = NULL;
+        int r = runtime_create(h, s->config, bins, res, &err);
+        if (r < 0)
+                printf("# create: %s\n", err->msg);
+        ASSERT_EQ(r, 0);
+}
+
+/* runtime_destroy() of s, which must succeed, then reaps its init (our child: the helper set
+ * PR_SET_CHILD_SUBREAPER). */
+static void destroy_ok(struct sb *s, pid_t init)
+{
+        cleanup_err struct cove_err *err = NULL;
+        int status;
+        int r = runtime_destroy(s->config, &err);
+        if (r < 0)
+                printf("# destroy: %s\n", err->msg);
+        ASSERT_EQ(r, 0);
+        ASSERT_EQ(waitpid(init, &status, 0), init);
 }
 
 static void test_create_destroy(void)
@@ -368,13 +393,9 @@ static void test_create_destroy(void)
         struct cgroup_stats cst;
         struct stat st;
         char path[PATH_MAX];
-        int status;
 
         write_config(&s, tpl);
-        int r = runtime_create(h, s.config, NULL, &res, &err);
-        if (r < 0)
-                printf("# create: %s\n", err->msg);
-        ASSERT_EQ(r, 0);
+        create_ok(h, &s, NULL, &res);
         printf("# init pid %d starttime %" PRIu64 "\n", (int)res.pid, res.starttime);
         ASSERT_EQ(runtime_init_alive(res.pid, res.starttime), 1);
         ASSERT_EQ(runtime_init_alive(res.pid, res.starttime + 1), 0);
@@ -414,11 +435,7 @@ static void test_create_destroy(void)
         ASSERT_EQ(cgroup_is_frozen(s.cgroup, &err), 0);
 
         /* Destroy: init (our child via PR_SET_CHILD_SUBREAPER) dies, everything goes. */
-        r = runtime_destroy(s.config, &err);
-        if (r < 0)
-                printf("# destroy: %s\n", err->msg);
-        ASSERT_EQ(r, 0);
-        ASSERT_EQ(waitpid(res.pid, &status, 0), res.pid);
+        destroy_ok(&s, res.pid);
         ASSERT_EQ(runtime_init_alive(res.pid, res.starttime), 0);
         ASSERT_TRUE(!cgroup_exists(s.cgroup));
         ASSERT_TRUE(access(s.dir, F_OK) < 0 && errno == ENOENT);
@@ -557,7 +574,6 @@ static void test_sealed_binaries(void)
         struct sb s = { 0 };
         struct runtime_result res = { 0 };
         struct stat st;
-        int status;
 
         if (access(agent, X_OK) < 0) {
                 free(agent);
@@ -580,18 +596,14 @@ static void test_sealed_binaries(void)
         /* The helper runs what it is handed, and refuses what is not sealed. */
         struct runtime_binaries bins = { ifd, afd };
         write_config(&s, tpl);
-        int r = runtime_create(h, s.config, &bins, &res, &err);
-        if (r < 0)
-                printf("# create: %s\n", err->msg);
-        ASSERT_EQ(r, 0);
+        create_ok(h, &s, &bins, &res);
         char path[64];
         (void)snprintf(path, sizeof(path), "/proc/%d/exe", (int)res.pid);
         char target[256] = "";
         ASSERT_TRUE(readlink(path, target, sizeof(target) - 1) > 0);
         ASSERT_TRUE(strncmp(target, "/memfd:cove-init", 16) == 0);
         ASSERT_EQ(status_hex(res.pid, "CapBnd:\t"), 0x00000000a00405fbULL);
-        ASSERT_EQ(runtime_destroy(s.config, &err), 0);
-        ASSERT_EQ(waitpid(res.pid, &status, 0), res.pid);
+        destroy_ok(&s, res.pid);
         sb_free(&s);
 
         plain = open(init, O_RDONLY | O_CLOEXEC);
@@ -632,13 +644,9 @@ static void test_userns_disk(void)
         struct stat st;
         struct statfs sfs;
         char path[PATH_MAX];
-        int status;
 
         write_config_ext(&s, tpl, true, true);
-        int r = runtime_create(h, s.config, NULL, &res, &err);
-        if (r < 0)
-                printf("# create: %s\n", err->msg);
-        ASSERT_EQ(r, 0);
+        create_ok(h, &s, NULL, &res);
         /* Sandbox root is the first id of its range on the host. */
         ASSERT_EQ(status_first_dec(res.pid, "Uid:\t"), TEST_UID_BASE);
         (void)snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)res.pid);
@@ -675,8 +683,7 @@ static void test_userns_disk(void)
         ASSERT_TRUE(!host_mounts_mention(s.dir));
         ASSERT_EQ(status_hex(res.pid, "CapBnd:\t"), 0x00000000a00405fbULL);
 
-        ASSERT_EQ(runtime_destroy(s.config, &err), 0);
-        ASSERT_EQ(waitpid(res.pid, &status, 0), res.pid);
+        destroy_ok(&s, res.pid);
         ASSERT_EQ(loop_backed_by(img), -1);
         ASSERT_TRUE(access(s.dir, F_OK) < 0 && errno == ENOENT);
         sb_free(&s);
@@ -733,10 +740,7 @@ static void test_userns_upper_dir(void)
                 xasprintf("%s,\"upper_dir\":\"%s\",\"work_dir\":\"%s\"}", json, up, work);
         ASSERT_EQ(write_file_mode(s.config, json2, 0600, NULL), 0);
 
-        int r = runtime_create(h, s.config, NULL, &res, &err);
-        if (r < 0)
-                printf("# create: %s\n", err->msg);
-        ASSERT_EQ(r, 0);
+        create_ok(h, &s, NULL, &res);
         ASSERT_EQ(status_first_dec(res.pid, "Uid:\t"), TEST_UID_BASE);
         cleanup_free char *state_upper = xasprintf("%s/upper", s.dir);
         ASSERT_TRUE(access(state_upper, F_OK) < 0); /* no upper of its own */
@@ -760,8 +764,7 @@ static void test_userns_upper_dir(void)
         ASSERT_TRUE(S_ISCHR(st.st_mode) && st.st_rdev == 0 && st.st_uid == 0);
         ASSERT_TRUE(!host_mounts_mention(scratch));
 
-        ASSERT_EQ(runtime_destroy(s.config, &err), 0);
-        ASSERT_EQ(waitpid(res.pid, &status, 0), res.pid);
+        destroy_ok(&s, res.pid);
         ASSERT_EQ(lstat(up, &st), 0); /* the upper dir is the caller's: kept */
         ASSERT_EQ(st.st_uid, 0);
         sb_free(&s);
@@ -779,7 +782,6 @@ static void test_many_layers(void)
         struct stat st;
         char path[PATH_MAX];
         struct buf layers;
-        int status;
 
         buf_init(&layers, 64 * 1024);
         for (int i = 20; i >= 1; i--) {
@@ -796,10 +798,7 @@ static void test_many_layers(void)
         ASSERT_EQ(buf_adds(&layers, tpl), 0);
         write_config_ext(&s, buf_str(&layers), true, true);
         buf_release(&layers);
-        int r = runtime_create(h, s.config, NULL, &res, &err);
-        if (r < 0)
-                printf("# create: %s\n", err->msg);
-        ASSERT_EQ(r, 0);
+        create_ok(h, &s, NULL, &res);
         (void)snprintf(path, sizeof(path), "/proc/%d/root/opt/layer", (int)res.pid);
         cleanup_free char *top = NULL;
         ASSERT_EQ(read_small_file(path, 64, &top, NULL), 0);
@@ -809,8 +808,7 @@ static void test_many_layers(void)
                 ASSERT_EQ(stat(path, &st), 0);
                 ASSERT_EQ(st.st_uid, TEST_UID_BASE); /* host root's, idmapped */
         }
-        ASSERT_EQ(runtime_destroy(s.config, &err), 0);
-        ASSERT_EQ(waitpid(res.pid, &status, 0), res.pid);
+        destroy_ok(&s, res.pid);
         sb_free(&s);
 }
 

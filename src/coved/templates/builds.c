@@ -514,6 +514,25 @@ static int source_template(struct run *rn, const char *ref, struct cove_err **er
         return r;
 }
 
+/* ---- where uploads and layers are on the host ---- */
+
+char *builder_file_path(struct builder *b, const char *team_id, const char *hash)
+{
+        return xasprintf("%s/%s/%s.tar.gz", b->files_dir, team_id, hash);
+}
+
+json_t *layer_paths_top_first(struct builder *b, const json_t *keys_bottom_up)
+{
+        json_t *a = json_array();
+        for (size_t i = json_array_size(keys_bottom_up); i-- > 0;) {
+                cleanup_free char *p = layer_store_path(
+                        b->layers, json_string_value(json_array_get(keys_bottom_up, i)));
+                if (p)
+                        json_array_append_new(a, json_string(p));
+        }
+        return a;
+}
+
 /* ---- build sandboxes ---- */
 
 struct bsb {
@@ -1726,7 +1745,7 @@ static void housekeeping(struct builder *b)
                 if (!slash)
                         continue;
                 *slash = '\0';
-                cleanup_free char *path = xasprintf("%s/%s/%s.tar.gz", b->files_dir, *g, slash + 1);
+                cleanup_free char *path = builder_file_path(b, *g, slash + 1);
                 if (unlink(path) < 0 && errno != ENOENT)
                         log_warning("remove '%s': %m", path);
                 (void)store_build_file_delete(b->cd->store, *g, slash + 1, NULL);

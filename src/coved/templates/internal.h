@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * internal.h — shared by templates/ only: the build plane's state (struct builder), build
- * jobs, and the helpers service.c (routes' work) and builds.c (running builds) share.
+ * jobs, and what service.c (routes' work) calls of builds.c (running builds) and both call of
+ * resolve.c (visibility and resolution). builds.c never calls service.c.
  *
  * Locking: builder.lock guards the queue, the running list and each job's `cancel` and
  * `sandbox_id`; it is never held across a store call that waits, a pull, or a child process.
@@ -61,6 +62,30 @@ struct builder {
         bool gc_thread_started;
 };
 
+/* resolve.c: visibility (§2) and resolution (§3) */
+/* 404 "template '<ref>' not found". */
+int tpl_not_found(const char *ref, struct cove_err **err);
+bool tpl_is_official(const struct template_rec *t);
+/* Public or official. */
+bool tpl_is_public(const struct template_rec *t);
+/* Public, or the caller's in its own right (its team's, or personal of its key). */
+bool tpl_visible(const struct template_rec *t, const struct tpl_caller *c);
+/* Official: admins only; else the caller's in its own right. */
+bool tpl_may_change(const struct template_rec *t, const struct tpl_caller *c);
+/* §3 steps 2–5 (no tag): the template ref names for the caller, or 404. */
+int tpl_resolve(struct coved *cd, const struct tpl_caller *c, const char *ref,
+                struct template_rec **ret, struct cove_err **err);
+/* tpl_resolve(), then 403 unless the caller may change it (mutating routes). */
+int tpl_resolve_owned(struct coved *cd, const struct tpl_caller *c, const char *ref,
+                      struct template_rec **ret, struct cove_err **err);
+/* §3 with a ":tag" (at the last ':'): the template and the tagged build's ID in *ret_build
+ * (left alone without a tag); 404 for an unknown tag. */
+int tpl_resolve_tagged(struct coved *cd, const struct tpl_caller *c, const char *ref,
+                       struct template_rec **ret, char **ret_build, struct cove_err **err);
+/* The ID of the template `ref` (no tag) resolves to for the caller (§3), or 404. */
+int templates_resolve_id(struct coved *cd, const struct tpl_caller *c, const char *ref,
+                         char **ret_id, struct cove_err **err);
+
 /* builds.c */
 int builder_start_workers(struct builder *b, struct cove_err **err);
 void builder_stop_workers(struct builder *b);
@@ -79,9 +104,6 @@ int builds_mark_ready(struct coved *cd, struct template_rec *t, struct build_rec
 /* Marks a build terminal (error / cancelled) with its message. */
 void builds_mark_failed(struct coved *cd, const char *template_id, const char *build_id,
                         const char *status, const char *step, const char *message);
-/* The ID of the template `ref` (no tag) resolves to for the caller (§3), or 404. */
-int templates_resolve_id(struct coved *cd, const struct tpl_caller *c, const char *ref,
-                         char **ret_id, struct cove_err **err);
 /* Layer GC: removes every layer no build holds (skipped while builds run). */
 int builder_gc_layers(struct builder *b, int64_t *ret_removed, struct cove_err **err);
 /* The lowerdir paths (topmost first) to mount a stack of layers (keys bottom → top, plus host
@@ -97,8 +119,6 @@ int template_take_build_layers(struct coved *cd, struct template_rec *t, const s
                                struct cove_err **err);
 /* Asks the GC thread for a collection as soon as no build runs. */
 void builder_gc_soon(struct builder *b);
-
-/* service.c */
 /* The path of an uploaded archive (team, hash), caller frees. */
 char *builder_file_path(struct builder *b, const char *team_id, const char *hash);
 /* Layer keys → host paths, topmost first (the template's `layers` for sandboxes). */

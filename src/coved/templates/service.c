@@ -37,145 +37,17 @@ static json_t *ts_json(int64_t ms)
         return json_string(out);
 }
 
-static int not_found(const char *ref, struct cove_err **err)
-{
-        return cove_err_set_status(err, 404, ENOENT, "template '%s' not found", ref);
-}
-
-/* ---- visibility (§2) and resolution (§3) ---- */
-
-static bool is_official(const struct template_rec *t)
-{
-        return t->official || (t->visibility && streq(t->visibility, "official"));
-}
-
-static bool is_public(const struct template_rec *t)
-{
-        return t->public_ || is_official(t);
-}
-
-/* The caller sees it in its own right (team, or personal of its key). */
-static bool owned_view(const struct template_rec *t, const struct tpl_caller *c)
-{
-        if (!t->team_id || !c->team_id || !streq(t->team_id, c->team_id))
-                return false;
-        if (t->visibility && streq(t->visibility, "personal"))
-                return t->created_by && c->key_id && streq(t->created_by, c->key_id);
-        return true;
-}
-
-static bool visible(const struct template_rec *t, const struct tpl_caller *c)
-{
-        return is_public(t) || owned_view(t, c);
-}
-
-static bool may_change(const struct template_rec *t, const struct tpl_caller *c)
-{
-        if (is_official(t))
-                return c->admin;
-        return owned_view(t, c);
-}
-
-/* §3 steps 2–5 (no tag). */
-static int resolve_plain(struct coved *cd, const struct tpl_caller *c, const char *ref,
-                         struct template_rec **ret, struct cove_err **err)
-{
-        struct template_rec *t = NULL;
-        cleanup_free char *tid = NULL;
-
-        if (!*ref || strchr(ref, '/'))
-                return not_found(ref, err);
-        if (store_template_get(cd->store, ref, &t, NULL) == 0) {
-                if (visible(t, c)) {
-                        *ret = t;
-                        return 0;
-                }
-                template_rec_free(t);
-                t = NULL;
-        }
-        if (store_template_get_by_name(cd->store, NULL, ref, &t, NULL) == 0) {
-                *ret = t; /* an official type */
-                return 0;
-        }
-        if (store_alias_get(cd->store, ref, &tid, NULL) == 0 &&
-            store_template_get(cd->store, tid, &t, NULL) == 0) {
-                if (visible(t, c)) {
-                        *ret = t;
-                        return 0;
-                }
-                template_rec_free(t);
-                t = NULL;
-        }
-        if (c->team_id && store_template_get_by_name(cd->store, c->team_id, ref, &t, NULL) == 0) {
-                if (visible(t, c)) {
-                        *ret = t;
-                        return 0;
-                }
-                template_rec_free(t);
-        }
-        return not_found(ref, err);
-}
-
-/* A reference for a mutating route: resolved, then owned (403 otherwise). */
-static int resolve_owned(struct coved *cd, const struct tpl_caller *c, const char *ref,
-                         struct template_rec **ret, struct cove_err **err)
-{
-        int r = resolve_plain(cd, c, ref, ret, err);
-        if (r < 0)
-                return r;
-        if (!may_change(*ret, c)) {
-                template_rec_free(*ret);
-                *ret = NULL;
-                return cove_err_set_status(err, 403, EPERM,
-                                           "template '%s' belongs to another team or is official",
-                                           ref);
-        }
-        return 0;
-}
-
-/* §3 with a ":tag" (at the last ':'): the template and the tagged build. */
-static int resolve_tagged(struct coved *cd, const struct tpl_caller *c, const char *ref,
-                          struct template_rec **ret, char **ret_build, struct cove_err **err)
-{
-        const char *colon = strrchr(ref, ':');
-        if (!colon)
-                return resolve_plain(cd, c, ref, ret, err);
-        cleanup_free char *base = xstrndup(ref, (size_t)(colon - ref));
-        int r = resolve_plain(cd, c, base, ret, err);
-        if (r < 0)
-                return r;
-        if (store_tag_get(cd->store, (*ret)->id, colon + 1, ret_build, NULL) < 0) {
-                template_rec_free(*ret);
-                *ret = NULL;
-                return cove_err_set_status(err, 404, ENOENT, "tag '%s' not found on template '%s'",
-                                           colon + 1, base);
-        }
-        return 0;
-}
-
-int templates_resolve_id(struct coved *cd, const struct tpl_caller *c, const char *ref,
-                         char **ret_id, struct cove_err **err)
-{
-        struct template_rec *t = NULL;
-        int r = resolve_plain(cd, c, ref, &t, err);
-        if (r < 0)
-                return r;
-        *ret_id = xstrdup(t->id);
-        template_rec_free(t);
-        return 0;
-}
-
 int templates_for_spawn(struct coved *cd, const struct tpl_caller *c, const char *ref,
                         struct template_rec **ret, struct cove_err **err)
 {
         struct template_rec *t = NULL;
         cleanup_free char *tagged = NULL;
-        int r = resolve_tagged(cd, c, ref, &t, &tagged, err);
+        int r = tpl_resolve_tagged(cd, c, ref, &t, &tagged, err);
         if (r == -ENOENT && streq(ref, "code-interpreter-v1")) {
                 /* the E2B code-interpreter SDK's default: the official code-interpreter on
                  * every face (e2b.md §6) */
                 cove_err_free(err);
-                r = resolve_tagged(cd, c, "code-interpreter", &t, &tagged, err);
+                r = tpl_resolve_tagged(cd, c, "code-interpreter", &t, &tagged, err);
         }
         if (r < 0)
                 return r;
@@ -212,7 +84,7 @@ static char **official_types(struct coved *cd)
         if (store_template_list(cd->store, NULL, &all, NULL) < 0)
                 return v;
         for (struct template_rec **t = all; *t; t++) {
-                if (!is_official(*t) || !(*t)->name)
+                if (!tpl_is_official(*t) || !(*t)->name)
                         continue;
                 v = xrealloc(v, (n + 2) * sizeof(char *));
                 v[n++] = xstrdup((*t)->name);
@@ -300,13 +172,13 @@ static json_t *listed_json(struct coved *cd, const struct template_rec *t, const
         json_object_set_new(o, "memoryMB", json_integer(t->memory_mb));
         json_object_set_new(o, "diskSizeMB", json_integer(t->disk_size_mb));
         json_object_set_new(o, "buildStatus", json_string(status));
-        json_object_set_new(o, "public", json_boolean(is_public(t)));
+        json_object_set_new(o, "public", json_boolean(tpl_is_public(t)));
         json_object_set_new(o, "names", json_pack("[s]", t->name ? t->name : ""));
         json_object_set_new(o, "aliases", strv_to_json(aliases));
         json_object_set_new(o, "createdAt", ts_json(t->created_at));
         json_object_set_new(o, "updatedAt", ts_json(t->updated_at));
         json_object_set_new(o, "createdBy",
-                            is_official(t) || !t->created_by
+                            tpl_is_official(t) || !t->created_by
                                     ? json_null()
                                     : json_pack("{s:s}", "id", t->created_by));
         json_object_set_new(o, "lastSpawnedAt", ts_json(t->last_spawned_at));
@@ -373,7 +245,7 @@ static json_t *template_response(struct coved *cd, const struct template_rec *t,
         json_object_set_new(o, "image", json_string(t->image ? t->image : ""));
         json_object_set_new(o, "imageSource", json_string(image_source));
         json_object_set_new(o, "createdByID",
-                            json_string(is_official(t) || !t->created_by ? "" : t->created_by));
+                            json_string(tpl_is_official(t) || !t->created_by ? "" : t->created_by));
         json_object_set_new(o, "projectID", json_string(t->team_id ? t->team_id : ""));
         json_object_set_new(o, "storageType", json_string("ephemeral"));
         if (t->storage_size_gb > 0)
@@ -482,7 +354,7 @@ static int check_req(struct coved *cd, const struct tpl_caller *c, const struct 
                                            q->team_id);
         if (q->base_template_id) {
                 struct template_rec *b = NULL;
-                if (resolve_plain(cd, c, q->base_template_id, &b, NULL) < 0)
+                if (tpl_resolve(cd, c, q->base_template_id, &b, NULL) < 0)
                         return cove_err_set_status(err, 400, EINVAL,
                                                    "baseTemplateID '%s' is not a template",
                                                    q->base_template_id);
@@ -609,7 +481,7 @@ static int check_build_req(struct coved *cd, const struct tpl_caller *c,
         if (q->from_template) {
                 struct template_rec *f = NULL;
                 cleanup_free char *tagged = NULL;
-                if (resolve_tagged(cd, c, q->from_template, &f, &tagged, NULL) < 0)
+                if (tpl_resolve_tagged(cd, c, q->from_template, &f, &tagged, NULL) < 0)
                         return cove_err_set_status(err, 400, EINVAL,
                                                    "fromTemplate '%s' is not a template",
                                                    q->from_template);
@@ -670,7 +542,7 @@ int templates_create_with_build(struct coved *cd, const struct tpl_caller *c, js
 
         if (store_template_get_by_name(cd->store, team, q.name, &t, NULL) == 0) {
                 existed = true;
-                if (!may_change(t, c)) {
+                if (!tpl_may_change(t, c)) {
                         r = cove_err_set_status(err, 403, EPERM, "template '%s' may not be changed",
                                                 q.name);
                         goto out;
@@ -742,7 +614,7 @@ int templates_create_with_build(struct coved *cd, const struct tpl_caller *c, js
         char **aliases = NULL;
         (void)store_alias_list(cd->store, t->id, &aliases, NULL);
         *ret = json_pack("{s:s,s:s,s:b,s:[s],s:O,s:o}", "templateID", t->id, "buildID", bid,
-                         "public", is_public(t), "names", t->name, "tags", b->tags, "aliases",
+                         "public", tpl_is_public(t), "names", t->name, "tags", b->tags, "aliases",
                          strv_to_json(aliases));
         strv_free(aliases);
         r = 0;
@@ -779,15 +651,15 @@ int templates_list(struct coved *cd, const struct tpl_caller *c, const struct tp
         json_t *out = json_array();
         for (size_t k = n; k-- > 0;) {
                 struct template_rec *t = all[k];
-                if (!visible(t, c))
+                if (!tpl_visible(t, c))
                         continue;
                 if (q->team_id && (!t->team_id || !streq(t->team_id, q->team_id)))
                         continue;
                 if (vis) {
-                        const char *tv = is_official(t)  ? "official"
-                                         : t->visibility ? t->visibility
-                                                         : "team";
-                        bool ok = streq(vis, "public")    ? is_public(t)
+                        const char *tv = tpl_is_official(t) ? "official"
+                                         : t->visibility    ? t->visibility
+                                                            : "team";
+                        bool ok = streq(vis, "public")    ? tpl_is_public(t)
                                   : streq(vis, "private") ? streq(tv, "personal")
                                                           : streq(tv, vis);
                         if (!ok)
@@ -810,7 +682,7 @@ int templates_get(struct coved *cd, const struct tpl_caller *c, const char *ref,
                   const char *next_token, json_t **ret, struct cove_err **err)
 {
         struct template_rec *t = NULL;
-        int r = resolve_plain(cd, c, ref, &t, err);
+        int r = tpl_resolve(cd, c, ref, &t, err);
         if (r < 0)
                 return r;
         *ret = template_response(cd, t, limit, next_token, err);
@@ -831,13 +703,13 @@ int templates_update(struct coved *cd, const struct tpl_caller *c, const char *r
         r = template_req_parse(body, false, &lim, &q, err);
         if (r < 0)
                 return r;
-        r = resolve_owned(cd, c, ref, &t, err);
+        r = tpl_resolve_owned(cd, c, ref, &t, err);
         if (r < 0)
                 goto out;
         r = check_req(cd, c, &q, err);
         if (r < 0)
                 goto out;
-        if (q.has_visibility && q.visibility == TEMPLATE_OFFICIAL && !is_official(t)) {
+        if (q.has_visibility && q.visibility == TEMPLATE_OFFICIAL && !tpl_is_official(t)) {
                 /* becoming official: a server-wide name */
                 free(t->team_id);
                 t->team_id = NULL;
@@ -861,7 +733,7 @@ int templates_delete(struct coved *cd, const struct tpl_caller *c, const char *r
                      struct cove_err **err)
 {
         struct template_rec *t = NULL;
-        int r = resolve_owned(cd, c, ref, &t, err);
+        int r = tpl_resolve_owned(cd, c, ref, &t, err);
         if (r < 0)
                 return r;
         builder_cancel_template(B(cd), t->id, "template deleted");
@@ -876,10 +748,10 @@ int templates_alias_lookup(struct coved *cd, const struct tpl_caller *c, const c
                            json_t **ret, struct cove_err **err)
 {
         struct template_rec *t = NULL;
-        int r = resolve_plain(cd, c, ref, &t, err);
+        int r = tpl_resolve(cd, c, ref, &t, err);
         if (r < 0)
                 return r;
-        *ret = json_pack("{s:s,s:b}", "templateID", t->id, "public", is_public(t));
+        *ret = json_pack("{s:s,s:b}", "templateID", t->id, "public", tpl_is_public(t));
         template_rec_free(t);
         return 0;
 }
@@ -889,10 +761,10 @@ int templates_resolve_ref(struct coved *cd, const struct tpl_caller *c, const ch
 {
         struct template_rec *t = NULL;
         cleanup_free char *tagged = NULL;
-        int r = resolve_tagged(cd, c, ref, &t, &tagged, err);
+        int r = tpl_resolve_tagged(cd, c, ref, &t, &tagged, err);
         if (r < 0)
                 return r;
-        *ret = json_pack("{s:s,s:b}", "templateID", t->id, "public", is_public(t));
+        *ret = json_pack("{s:s,s:b}", "templateID", t->id, "public", tpl_is_public(t));
         const char *bid = tagged ? tagged : t->build_id;
         struct build_rec **v = NULL;
         if (!bid && store_build_list(cd->store, t->id, NULL, 0, 1, &v, NULL, NULL) == 0 && v[0])
@@ -945,7 +817,7 @@ int templates_tags_assign(struct coved *cd, const struct tpl_caller *c, json_t *
         const char *ref = json_string_value(target);
         const char *colon = strrchr(ref, ':');
         cleanup_free char *base = colon ? xstrndup(ref, (size_t)(colon - ref)) : xstrdup(ref);
-        r = resolve_owned(cd, c, base, &t, err);
+        r = tpl_resolve_owned(cd, c, base, &t, err);
         if (r < 0)
                 return r;
         if (colon) {
@@ -992,7 +864,7 @@ int templates_tags_delete(struct coved *cd, const struct tpl_caller *c, json_t *
         if (!json_is_array(tags) || json_array_size(tags) == 0)
                 return cove_err_set_status(err, 400, EINVAL,
                                            "field 'tags' must be a non-empty array");
-        r = resolve_owned(cd, c, json_string_value(name), &t, err);
+        r = tpl_resolve_owned(cd, c, json_string_value(name), &t, err);
         if (r < 0)
                 return r;
         size_t i;
@@ -1014,7 +886,7 @@ int templates_tags_list(struct coved *cd, const struct tpl_caller *c, const char
 {
         struct template_rec *t = NULL;
         struct tag_rec **tags = NULL;
-        int r = resolve_plain(cd, c, ref, &t, err);
+        int r = tpl_resolve(cd, c, ref, &t, err);
         if (r < 0)
                 return r;
         r = store_tag_list(cd->store, t->id, &tags, err);
@@ -1072,7 +944,7 @@ static int build_trigger(struct coved *cd, const struct tpl_caller *c, const cha
                 return r;
         }
         const char *want = build_id ? build_id : q.build_id;
-        r = resolve_owned(cd, c, ref, &t, err);
+        r = tpl_resolve_owned(cd, c, ref, &t, err);
         if (r < 0)
                 goto out;
         r = check_build_req(cd, c, t, &q, err);
@@ -1142,7 +1014,7 @@ int templates_builds_list(struct coved *cd, const struct tpl_caller *c, const ch
         struct template_rec *t = NULL;
         struct build_rec **v = NULL;
         int64_t total = 0;
-        int r = resolve_plain(cd, c, ref, &t, err);
+        int r = tpl_resolve(cd, c, ref, &t, err);
         if (r < 0)
                 return r;
         limit = limit <= 0 ? 100 : MIN(limit, (int64_t)LIST_LIMIT_MAX);
@@ -1163,7 +1035,7 @@ static int get_build(struct coved *cd, const struct tpl_caller *c, const char *r
                      const char *build_id, struct build_rec **ret, struct cove_err **err)
 {
         struct template_rec *t = NULL;
-        int r = resolve_plain(cd, c, ref, &t, err);
+        int r = tpl_resolve(cd, c, ref, &t, err);
         if (r < 0)
                 return r;
         r = store_build_get(cd->store, t->id, build_id, ret, NULL);
@@ -1200,25 +1072,45 @@ static int level_ok(const char *level, struct cove_err **err)
         return 0;
 }
 
-int templates_build_status(struct coved *cd, const struct tpl_caller *c, const char *ref,
-                           const char *build_id, int64_t logs_offset, int64_t limit,
-                           const char *level, json_t **ret, struct cove_err **err)
+/* The logs of build build_id of the template ref names for c, after checking level: the
+ * store's page (store_build_log_list()) in *ret_logs, and the build in *ret_build (NULL: freed). */
+static int build_logs(struct coved *cd, const struct tpl_caller *c, const char *ref,
+                      const char *build_id, const char *level, int64_t cursor, bool backward,
+                      int64_t skip, int64_t limit, struct build_rec **ret_build,
+                      struct build_log_rec ***ret_logs, struct cove_err **err)
 {
         struct build_rec *b = NULL;
-        struct build_log_rec **logs = NULL;
         int r = level_ok(level, err);
         if (r < 0)
                 return r;
         r = get_build(cd, c, ref, build_id, &b, err);
         if (r < 0)
                 return r;
-        limit = limit <= 0 ? 100 : MIN(limit, (int64_t)100);
-        r = store_build_log_list(cd->store, b->template_id, b->id, level, -1, false,
-                                 MAX(logs_offset, (int64_t)0), limit, &logs, err);
-        if (r < 0) {
+        r = store_build_log_list(cd->store, b->template_id, b->id, level, cursor, backward, skip,
+                                 limit, ret_logs, err);
+        if (r >= 0 && ret_build)
+                *ret_build = b;
+        else
                 build_rec_free(b);
+        return r;
+}
+
+/* A page's size: 100 unless the caller asked for fewer. */
+static int64_t logs_page(int64_t limit)
+{
+        return limit <= 0 ? 100 : MIN(limit, (int64_t)100);
+}
+
+int templates_build_status(struct coved *cd, const struct tpl_caller *c, const char *ref,
+                           const char *build_id, int64_t logs_offset, int64_t limit,
+                           const char *level, json_t **ret, struct cove_err **err)
+{
+        struct build_rec *b = NULL;
+        struct build_log_rec **logs = NULL;
+        int r = build_logs(cd, c, ref, build_id, level, -1, false, MAX(logs_offset, (int64_t)0),
+                           logs_page(limit), &b, &logs, err);
+        if (r < 0)
                 return r;
-        }
         json_t *msgs = json_array(), *entries = json_array();
         for (struct build_log_rec **l = logs; *l; l++) {
                 json_array_append_new(msgs, json_string((*l)->message));
@@ -1243,18 +1135,9 @@ int templates_build_logs(struct coved *cd, const struct tpl_caller *c, const cha
                          const char *build_id, int64_t cursor, int64_t limit, bool backward,
                          const char *level, json_t **ret, struct cove_err **err)
 {
-        struct build_rec *b = NULL;
         struct build_log_rec **logs = NULL;
-        int r = level_ok(level, err);
-        if (r < 0)
-                return r;
-        r = get_build(cd, c, ref, build_id, &b, err);
-        if (r < 0)
-                return r;
-        limit = limit <= 0 ? 100 : MIN(limit, (int64_t)100);
-        r = store_build_log_list(cd->store, b->template_id, b->id, level, cursor, backward, 0,
-                                 limit, &logs, err);
-        build_rec_free(b);
+        int r = build_logs(cd, c, ref, build_id, level, cursor, backward, 0, logs_page(limit), NULL,
+                           &logs, err);
         if (r < 0)
                 return r;
         json_t *a = json_array();
@@ -1269,21 +1152,13 @@ int templates_build_logs_ms(struct coved *cd, const struct tpl_caller *c, const 
                             const char *build_id, int64_t cursor_ms, int64_t limit, bool backward,
                             const char *level, json_t **ret, struct cove_err **err)
 {
-        struct build_rec *b = NULL;
         struct build_log_rec **logs = NULL;
-        int r = level_ok(level, err);
-        if (r < 0)
-                return r;
-        r = get_build(cd, c, ref, build_id, &b, err);
-        if (r < 0)
-                return r;
-        limit = limit <= 0 ? 100 : MIN(limit, (int64_t)100);
         /* the entries are in time order: every one (at most BUILD_LOG_MAX), then the cursor */
-        r = store_build_log_list(cd->store, b->template_id, b->id, level, -1, backward, 0,
-                                 BUILD_LOG_MAX + 1, &logs, err);
-        build_rec_free(b);
+        int r = build_logs(cd, c, ref, build_id, level, -1, backward, 0, BUILD_LOG_MAX + 1, NULL,
+                           &logs, err);
         if (r < 0)
                 return r;
+        limit = logs_page(limit);
         json_t *a = json_array();
         for (struct build_log_rec **l = logs; *l && (int64_t)json_array_size(a) < limit; l++) {
                 if (cursor_ms >= 0 && (backward ? (*l)->ts > cursor_ms : (*l)->ts < cursor_ms))
@@ -1305,7 +1180,7 @@ int templates_rollback(struct coved *cd, const struct tpl_caller *c, const char 
 
         if (!json_is_string(bid) || !*json_string_value(bid))
                 return cove_err_set_status(err, 400, EINVAL, "field 'buildID' is required");
-        r = resolve_owned(cd, c, ref, &t, err);
+        r = tpl_resolve_owned(cd, c, ref, &t, err);
         if (r < 0)
                 return r;
         if (store_build_get(cd->store, t->id, json_string_value(bid), &b, NULL) < 0) {
@@ -1404,11 +1279,6 @@ int templates_direct_build(struct coved *cd, const struct tpl_caller *c, json_t 
 
 /* ---- uploads (§9) ---- */
 
-char *builder_file_path(struct builder *b, const char *team_id, const char *hash)
-{
-        return xasprintf("%s/%s/%s.tar.gz", b->files_dir, team_id, hash);
-}
-
 int templates_files_get(struct coved *cd, const struct tpl_caller *c, const char *ref,
                         const char *hash, bool opaque, json_t **ret, struct cove_err **err)
 {
@@ -1419,7 +1289,7 @@ int templates_files_get(struct coved *cd, const struct tpl_caller *c, const char
                 return cove_err_set_status(err, 400, EINVAL,
                                            "hash '%.80s' must be 64 lower-case hex characters",
                                            hash);
-        int r = resolve_plain(cd, c, ref, &t, err);
+        int r = tpl_resolve(cd, c, ref, &t, err);
         if (r < 0)
                 return r;
         int present = store_build_file_has(cd->store, c->team_id, hash, NULL) == 1;
@@ -1477,7 +1347,7 @@ int templates_upload_begin(struct coved *cd, const char *template_id, const char
                 return r;
         }
         if (store_template_get(cd->store, template_id, &t, NULL) < 0)
-                return not_found(template_id, err);
+                return tpl_not_found(template_id, err);
         struct tpl_upload *u = xzalloc(sizeof(*u));
         u->cd = cd;
         u->fd = -1;
@@ -1541,16 +1411,4 @@ int templates_upload_finish(struct tpl_upload *u, struct cove_err **err)
         u->tmp_path = NULL;
         return store_build_file_put(u->cd->store, u->team_id, u->hash, (int64_t)u->bytes,
                                     time_now_ms(), err);
-}
-
-json_t *layer_paths_top_first(struct builder *b, const json_t *keys_bottom_up)
-{
-        json_t *a = json_array();
-        for (size_t i = json_array_size(keys_bottom_up); i-- > 0;) {
-                cleanup_free char *p = layer_store_path(
-                        b->layers, json_string_value(json_array_get(keys_bottom_up, i)));
-                if (p)
-                        json_array_append_new(a, json_string(p));
-        }
-        return a;
 }
