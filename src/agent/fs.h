@@ -47,6 +47,8 @@
 #define FS_EDIT_MAX_SIZE    (64 * 1024 * 1024) /* Edit reads the whole file */
 #define FS_READ_CHUNK       (64 * 1024)        /* files.read copy block where sendfile cannot */
 #define FS_READ_FRAME       (1024 * 1024)      /* files.read D frame size (<= FRAME_MAX_PAYLOAD) */
+#define FS_WRITE_PIPE       (1024 * 1024)      /* files.write: the splice pipe asked for */
+#define FS_WRITE_SPLICE_MIN (64 * 1024)        /* files.write: smaller D frames are copied */
 #define FS_REPLY_CHUNK      (256 * 1024)       /* D frames of a large reply */
 #define FS_COPY_CHUNK       (64 * 1024)
 #define FS_TMP_NAME_KEEP    200 /* bytes of the name kept in a temp name */
