@@ -271,6 +271,7 @@ int fs_op_move(struct agent_call *c, struct cove_err **err);
 int fs_op_edit(struct agent_call *c, struct cove_err **err);
 /* files.read {path}: the head frame, then coved's range, then D frames and E. */
 int fs_op_read(struct agent_call *c, struct cove_err **err);
+int fs_op_open(struct agent_call *c, struct cove_err **err);
 /* files.write {path, mode?}: D frames until E into a sink. */
 int fs_op_write(struct agent_call *c, struct cove_err **err);
 /* files.content {path, max_tokens?} → {type:"text", content, truncated} or

@@ -124,6 +124,39 @@ int fs_op_read(struct agent_call *c, struct cove_err **err)
         return frame_write(c->fd, FRAME_END, NULL, 0);
 }
 
+/* ---- files.open ---- */
+
+/* Like files.read's head frame, with the opened file itself passed along (SCM_RIGHTS) so
+ * that coved sends it to the client with sendfile (docs/design/transfers.md); the call ends
+ * there. The same checks as files.read: a regular file the acting user may read. */
+int fs_op_open(struct agent_call *c, struct cove_err **err)
+{
+        cleanup_req struct fs_req q = {};
+        cleanup_free char *path = NULL;
+        cleanup_close int fd = -1;
+        cleanup_buf struct buf b = {};
+        struct stat st;
+        int r;
+
+        r = fs_req_parse_path(c, fs_fields_path, &q, &path, err);
+        if (r < 0)
+                return r;
+        fd = fs_open_regular(path, /* edit= */ false, err);
+        if (fd < 0)
+                return fd;
+        if (fstat(fd, &st) < 0)
+                return fs_err(err, errno, path);
+        json_t *j = json_pack("{s:i, s:I, s:I, s:s, s:s}", "status", 200, "size",
+                              (json_int_t)st.st_size, "mtime", (json_int_t)st.st_mtim.tv_sec,
+                              "path", path, "name", fs_path_base(path));
+        buf_init(&b, FRAME_MAX_PAYLOAD);
+        r = json_to_buf(j, &b);
+        json_decref(j);
+        if (r < 0)
+                return r;
+        return frame_write_fd(c->fd, FRAME_JSON, buf_str(&b), b.len, fd);
+}
+
 /* ---- files.write ---- */
 
 /* files.write's payload path: each D frame's bytes go from the socket to the file by splice

@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 ssize_t read_full(int fd, void *p, size_t n)
@@ -39,6 +41,19 @@ int write_full(int fd, const void *p, size_t n)
                 done += (size_t)r;
         }
         return 0;
+}
+
+void fd_close_foreign(int fd)
+{
+        struct stat st;
+
+        if (fd < 0)
+                return;
+        if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) {
+                struct linger l = { .l_onoff = 1, .l_linger = 0 };
+                (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+        }
+        (void)close(fd);
 }
 
 int fd_set_nonblock(int fd, int on)

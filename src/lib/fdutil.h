@@ -12,6 +12,10 @@
 ssize_t read_full(int fd, void *p, size_t n);
 /* Writes all n bytes (MSG_NOSIGNAL semantics are the caller's business): 0 or -errno. */
 int write_full(int fd, const void *p, size_t n);
+/* Closes a descriptor received from a less trusted process (SCM_RIGHTS) without letting it
+ * block the caller: a socket with SO_LINGER set by its sender would hold close() until its
+ * unsent bytes drain, so sockets are reset first (SO_LINGER 0). */
+void fd_close_foreign(int fd);
 int fd_set_nonblock(int fd, int on);
 int fd_set_cloexec(int fd, int on);
 /* Marks every fd >= from close-on-exec (close_range, falling back to /proc/self/fd).
