@@ -7,43 +7,6 @@
 #include "lib/json.h"
 #include "lib/macro.h"
 
-#include <fcntl.h>
-#include <linux/magic.h>
-#include <sys/stat.h>
-#include <sys/vfs.h>
-
-#ifndef OVERLAYFS_SUPER_MAGIC
-#define OVERLAYFS_SUPER_MAGIC 0x794c7630
-#endif
-
-bool agent_file_usable(int fd, int64_t *ret_size)
-{
-        struct stat st;
-        struct statfs sfs;
-
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-                return false;
-        int fl = fcntl(fd, F_GETFL);
-        if (fl < 0 || (fl & O_PATH) || (fl & O_ACCMODE) == O_WRONLY)
-                return false;
-        /* Local disk filesystems only: nothing whose reads answer with the reader's
-         * credentials (proc, sysfs) or may wait on a process (fuse, network filesystems). */
-        if (fstatfs(fd, &sfs) < 0)
-                return false;
-        switch ((unsigned long)sfs.f_type) {
-        case EXT4_SUPER_MAGIC:
-        case XFS_SUPER_MAGIC:
-        case BTRFS_SUPER_MAGIC:
-        case TMPFS_MAGIC:
-        case OVERLAYFS_SUPER_MAGIC:
-                break;
-        default:
-                return false;
-        }
-        *ret_size = st.st_size;
-        return true;
-}
-
 void agent_file_release(struct agent_file *f)
 {
         json_decref(f->head);
@@ -92,7 +55,7 @@ static int open_call(struct coved *cd, const char *id, int timeout_ms, const jso
                 return cove_err_set_status(err, 503, EPROTO, "sandbox agent unreachable");
         }
         int64_t size;
-        if (passed >= 0 && agent_file_usable(passed, &size)) {
+        if (passed >= 0 && fd_local_file_readable(passed, &size)) {
                 json_object_set_new(f->head, "size", json_integer(size));
                 f->fd = passed;
         } else {

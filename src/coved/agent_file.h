@@ -5,7 +5,7 @@
  * sends it to the client with sendfile; no byte goes through the agent or coved's memory.
  *
  * The passed descriptor is trusted no more than the agent: it must be a regular file opened
- * for reading on a local disk filesystem (agent_file_usable()); anything else is closed
+ * for reading on a local disk filesystem (fd_local_file_readable()); anything else is closed
  * without blocking (fd_close_foreign()) and the download goes the old way, files.read's D
  * frames streamed by agent_stream.h — as it does with an agent that has no files.open.
  */
@@ -36,7 +36,3 @@ struct MHD_Response *agent_file_response(struct http_req *r, struct agent_file *
                                          uint64_t n, struct cove_err **err);
 void agent_file_release(struct agent_file *f);
 #define cleanup_agent_file __attribute__((cleanup(agent_file_release)))
-
-/* Whether fd, received from an agent, may be read by coved: a regular file open for reading
- * (not O_PATH) on ext4, xfs, btrfs, tmpfs or overlayfs. Sets *ret_size. */
-bool agent_file_usable(int fd, int64_t *ret_size);
