@@ -161,6 +161,7 @@ int envd_files_open_write(struct envd_req *t, const char *path, int64_t mode, st
                 (void)close(fd);
                 return q;
         }
+        agent_client_set_bulk(fd); /* every upload streams: raw, multipart, gzip, JSON */
         t->agent_fd = fd;
         t->up_broken = false;
         return 0;
@@ -337,7 +338,6 @@ int envd_files_begin(struct http_req *r, struct envd_req *t)
         if (envd_files_open_write(t, path, -1, &err) < 0)
                 return http_reply_err(r, err);
         r->body_cb = upload_body; /* a gzip body, decoded */
-        agent_client_set_bulk(t->agent_fd);
         http_body_set_sink(r, t->agent_fd, ENVD_IO_TIMEOUT_MS);
         return 0;
 }
