@@ -196,8 +196,23 @@ static int pipe_drain(struct write_path *w, struct fs_sink *s, size_t *n, const 
         return 0;
 }
 
+/* Reads and drops n bytes of sock: the rest of a frame whose file write failed, so that
+ * write_drain() starts at a frame boundary. */
+static void skip_payload(struct write_path *w, int sock, size_t n)
+{
+        if (!w->chunk)
+                w->chunk = xmalloc(FRAME_MAX_PAYLOAD);
+        while (n > 0) {
+                ssize_t got = read_full(sock, w->chunk, MIN(n, (size_t)FRAME_MAX_PAYLOAD));
+                if (got <= 0)
+                        return;
+                n -= (size_t)got;
+        }
+}
+
 /* n payload bytes of the frame from sock into the sink. Without err set: the connection
- * failed (-EPROTO when it ended inside the frame). */
+ * failed (-EPROTO when it ended inside the frame). With err set (writing the file failed),
+ * the rest of the frame has been read and dropped. */
 static int write_payload(struct write_path *w, int sock, struct fs_sink *s, size_t n,
                          const char *path, struct cove_err **err)
 {
@@ -229,7 +244,9 @@ static int write_payload(struct write_path *w, int sock, struct fs_sink *s, size
                         return -EPROTO;
                 size_t held = (size_t)k;
                 int r = pipe_drain(w, s, &held, path, err);
-                if (r < 0 && (r != -EINVAL || *err))
+                if (r < 0 && *err)
+                        return skip_payload(w, sock, n - (size_t)k), r;
+                if (r < 0 && r != -EINVAL)
                         return r;
                 if (r < 0) {
                         /* The file takes no splice: what the pipe holds goes by copy. */
@@ -241,7 +258,7 @@ static int write_payload(struct write_path *w, int sock, struct fs_sink *s, size
                                 return got < 0 ? (int)got : -EIO;
                         r = fs_sink_write(s, w->chunk, held, path, err);
                         if (r < 0)
-                                return r;
+                                return skip_payload(w, sock, n - (size_t)k), r;
                 }
                 n -= (size_t)k;
         }
@@ -256,7 +273,7 @@ static int write_payload(struct write_path *w, int sock, struct fs_sink *s, size
                         return -EPROTO;
                 int r = fs_sink_write(s, w->chunk, want, path, err);
                 if (r < 0)
-                        return r;
+                        return skip_payload(w, sock, n - want), r;
                 n -= want;
         }
         return 0;
