@@ -8,9 +8,10 @@
   get       GET /api/v1/sandboxes/{id} under wrk (-t2 -c16), next to GET /health, alternated
             in rounds; best round of each.
   transfer  SIZE MiB (default 100) up and down through the runtime API's files routes (raw
-            octet-stream and multipart/form-data uploads, GET download) and the /v1 files
-            routes (PUT, GET), into the sandbox's writable layer (its ext4 disk image), next to
-            `cp` of the same file on the host's disk (data dir), interleaved in rounds; median.
+            octet-stream and multipart/form-data uploads, GET download), the /v1 files routes
+            (PUT, GET) and the E2B face's envd files routes (multipart upload as the SDK sends
+            it, GET), into the sandbox's writable layer (its ext4 disk image), next to `cp` of
+            the same file on the host's disk (data dir), interleaved in rounds; median.
 
 Prints a human table, then one machine line per row for bench/report.py:
     ROW <name> <value> <unit> ratio=<x> ref=<reference name>
@@ -155,8 +156,8 @@ def bench_get(daemons, seconds, rounds):
 # ---- transfer ----
 
 class Transfer:
-    def __init__(self, cd, sb, v1_id, src, size):
-        self.cd, self.sb, self.v1_id, self.src, self.size = cd, sb, v1_id, src, size
+    def __init__(self, cd, sb, v1_id, e2b, src, size):
+        self.cd, self.sb, self.v1_id, self.e2b, self.src, self.size = cd, sb, v1_id, e2b, src, size
         with open(src, "rb") as f:
             self.data = f.read()
         b = "----cove-bench-boundary"
@@ -220,6 +221,19 @@ class Transfer:
         return self._get("/v1/sandboxes/%s/files?path=/root/bench.bin" % self.v1_id,
                          {"X-API-Key": self.cd.api_key})
 
+    def e2b_headers(self):
+        # e2b.md §1: the sandbox's envd (port 49983) reached by headers, as the SDKs do
+        return {"E2b-Sandbox-Id": self.e2b["sandboxID"], "E2b-Sandbox-Port": "49983",
+                "X-Access-Token": self.e2b["envdAccessToken"]}
+
+    def e2b_upload(self):
+        # the SDK's Sandbox.files.write: one multipart part
+        return self._send("POST", "/files?path=/home/user/bench.bin&username=user", self.mp_body,
+                          dict(self.e2b_headers(), **{"Content-Type": self.mp_ct}))
+
+    def e2b_download(self):
+        return self._get("/files?path=/home/user/bench.bin&username=user", self.e2b_headers())
+
     def local_cp(self):
         dst = self.src + ".copy"
         t0 = time.perf_counter()
@@ -229,11 +243,15 @@ class Transfer:
         return dt
 
 
+E2B_SANDBOXES = {}  # label → the E2B face's create reply (the transfer rows' E2B sandbox)
+
 TRANSFER_ROWS = (("upload_rt_raw", "upload (runtime API, raw)", "rt_upload"),
                  ("upload_rt_multipart", "upload (runtime API, multipart)", "rt_upload_multipart"),
                  ("download_rt", "download (runtime API)", "rt_download"),
                  ("upload_v1", "upload (/v1 PUT)", "v1_upload"),
-                 ("download_v1", "download (/v1 GET)", "v1_download"))
+                 ("download_v1", "download (/v1 GET)", "v1_download"),
+                 ("upload_e2b", "upload (E2B envd, multipart)", "e2b_upload"),
+                 ("download_e2b", "download (E2B envd)", "e2b_download"))
 
 
 def bench_transfer(daemons, size_mib, rounds):
@@ -242,7 +260,8 @@ def bench_transfer(daemons, size_mib, rounds):
     with open(src, "wb") as f:
         f.write(os.urandom(size))
     try:
-        ts = [(label, Transfer(cd, sb, v1_id, src, size)) for label, cd, sb, v1_id in daemons]
+        ts = [(label, Transfer(cd, sb, v1_id, E2B_SANDBOXES[label], src, size))
+              for label, cd, sb, v1_id in daemons]
         res = {}
         for rnd in range(rounds + 1):  # round 0 warms up: first writes allocate blocks
             for label, t in ts:
@@ -302,6 +321,10 @@ def main():
             st, v1, _ = cd.v1("POST", "/sandboxes", {})
             if st != 201:
                 sys.exit("/v1 create failed: %s %s" % (st, v1))
+            st, e2b, _ = cd.request("POST", "/sandboxes", {"timeout": 3600})
+            if st != 201:
+                sys.exit("E2B create failed: %s %s" % (st, e2b))
+            E2B_SANDBOXES[label] = e2b
             daemons.append((label, cd, sb, v1["id"]))
         if "run" in only:
             bench_run(daemons, args.count)

@@ -47,6 +47,8 @@
 #define FS_EDIT_MAX_SIZE    (64 * 1024 * 1024) /* Edit reads the whole file */
 #define FS_READ_CHUNK       (64 * 1024)        /* files.read copy block where sendfile cannot */
 #define FS_READ_FRAME       (1024 * 1024)      /* files.read D frame size (<= FRAME_MAX_PAYLOAD) */
+#define FS_WRITE_PIPE       (1024 * 1024)      /* files.write: the splice pipe asked for */
+#define FS_WRITE_SPLICE_MIN (64 * 1024)        /* files.write: smaller D frames are copied */
 #define FS_REPLY_CHUNK      (256 * 1024)       /* D frames of a large reply */
 #define FS_COPY_CHUNK       (64 * 1024)
 #define FS_TMP_NAME_KEEP    200 /* bytes of the name kept in a temp name */
@@ -269,6 +271,7 @@ int fs_op_move(struct agent_call *c, struct cove_err **err);
 int fs_op_edit(struct agent_call *c, struct cove_err **err);
 /* files.read {path}: the head frame, then coved's range, then D frames and E. */
 int fs_op_read(struct agent_call *c, struct cove_err **err);
+int fs_op_open(struct agent_call *c, struct cove_err **err);
 /* files.write {path, mode?}: D frames until E into a sink. */
 int fs_op_write(struct agent_call *c, struct cove_err **err);
 /* files.content {path, max_tokens?} → {type:"text", content, truncated} or

@@ -22,6 +22,7 @@ static const struct fs_op fs_ops[] = {
         { "filesystem.Move", fs_op_move },
         { "filesystem.Edit", fs_op_edit },
         { "files.read", fs_op_read },
+        { "files.open", fs_op_open },
         { "files.write", fs_op_write },
         { "files.content", fs_op_content },
         { "files.compose", fs_op_compose },
@@ -30,7 +31,8 @@ static const struct fs_op fs_ops[] = {
 bool fs_handles(const char *op)
 {
         return strncmp(op, "filesystem.", STRLEN("filesystem.")) == 0 ||
-               strncmp(op, "files.", STRLEN("files.")) == 0; /* read, write, content, compose */
+               strncmp(op, "files.", STRLEN("files.")) ==
+                       0; /* read, open, write, content, compose */
 }
 
 int fs_handle(struct agent_call *c)

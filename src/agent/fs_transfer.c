@@ -11,6 +11,7 @@
 #include "lib/macro.h"
 
 #include <fcntl.h>
+#include <stdlib.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -123,33 +124,196 @@ int fs_op_read(struct agent_call *c, struct cove_err **err)
         return frame_write(c->fd, FRAME_END, NULL, 0);
 }
 
+/* ---- files.open ---- */
+
+/* Like files.read's head frame, with the opened file itself passed along (SCM_RIGHTS) so
+ * that coved sends it to the client with sendfile (docs/design/transfers.md); the call ends
+ * there. The same checks as files.read: a regular file the acting user may read. */
+int fs_op_open(struct agent_call *c, struct cove_err **err)
+{
+        cleanup_req struct fs_req q = {};
+        cleanup_free char *path = NULL;
+        cleanup_close int fd = -1;
+        cleanup_buf struct buf b = {};
+        struct stat st;
+        int r;
+
+        r = fs_req_parse_path(c, fs_fields_path, &q, &path, err);
+        if (r < 0)
+                return r;
+        fd = fs_open_regular(path, /* edit= */ false, err);
+        if (fd < 0)
+                return fd;
+        if (fstat(fd, &st) < 0)
+                return fs_err(err, errno, path);
+        json_t *j = json_pack("{s:i, s:I, s:I, s:s, s:s}", "status", 200, "size",
+                              (json_int_t)st.st_size, "mtime", (json_int_t)st.st_mtim.tv_sec,
+                              "path", path, "name", fs_path_base(path));
+        buf_init(&b, FRAME_MAX_PAYLOAD);
+        r = json_to_buf(j, &b);
+        json_decref(j);
+        if (r < 0)
+                return r;
+        return frame_write_fd(c->fd, FRAME_JSON, buf_str(&b), b.len, fd);
+}
+
 /* ---- files.write ---- */
+
+/* files.write's payload path: each D frame's bytes go from the socket to the file by splice
+ * through a pipe (the socket's pages are moved into the pipe, then copied once into the page
+ * cache), or, where the kernel cannot splice (EINVAL: the file's filesystem, or the socket),
+ * read into a buffer of FRAME_MAX_PAYLOAD bytes and written from there. */
+struct write_path {
+        int pipe[2]; /* owned, -1: not tried yet or given up */
+        size_t pipe_size;
+        bool copy;   /* splice refused: read + write */
+        char *chunk; /* owned: the copy buffer, allocated on first use */
+};
+
+static void write_path_release(struct write_path *w)
+{
+        for (int i = 0; i < 2; i++)
+                if (w->pipe[i] >= 0)
+                        (void)close(w->pipe[i]);
+        free(w->chunk);
+}
+
+/* Moves what the pipe holds (*n bytes) into the sink's file. -EINVAL without err: the file
+ * takes no splice, *n bytes are still in the pipe. */
+static int pipe_drain(struct write_path *w, struct fs_sink *s, size_t *n, const char *path,
+                      struct cove_err **err)
+{
+        while (*n > 0) {
+                ssize_t k = splice(w->pipe[0], NULL, s->fd, NULL, *n, SPLICE_F_MOVE);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0 && errno == EINVAL)
+                        return -EINVAL;
+                if (k <= 0)
+                        return fs_err(err, k < 0 ? errno : EIO, path);
+                *n -= (size_t)k;
+        }
+        return 0;
+}
+
+/* Reads and drops n bytes of sock: the rest of a frame whose file write failed, so that
+ * write_drain() starts at a frame boundary. */
+static void skip_payload(struct write_path *w, int sock, size_t n)
+{
+        if (!w->chunk)
+                w->chunk = xmalloc(FRAME_MAX_PAYLOAD);
+        while (n > 0) {
+                ssize_t got = read_full(sock, w->chunk, MIN(n, (size_t)FRAME_MAX_PAYLOAD));
+                if (got <= 0)
+                        return;
+                n -= (size_t)got;
+        }
+}
+
+/* n payload bytes of the frame from sock into the sink. Without err set: the connection
+ * failed (-EPROTO when it ended inside the frame). With err set (writing the file failed),
+ * the rest of the frame has been read and dropped. */
+static int write_payload(struct write_path *w, int sock, struct fs_sink *s, size_t n,
+                         const char *path, struct cove_err **err)
+{
+        bool copy = w->copy || n < FS_WRITE_SPLICE_MIN; /* small: a pipe is not worth it */
+        if (!copy && w->pipe[0] < 0) {
+                if (pipe2(w->pipe, O_CLOEXEC) < 0) {
+                        w->pipe[0] = w->pipe[1] = -1;
+                        w->copy = copy = true;
+                } else {
+                        /* a bigger pipe where the user's pipe budget allows: fewer splices */
+                        int sz = fcntl(w->pipe[1], F_SETPIPE_SZ, FS_WRITE_PIPE);
+                        if (sz < 0)
+                                sz = fcntl(w->pipe[1], F_GETPIPE_SZ);
+                        w->pipe_size = sz > 0 ? (size_t)sz : 64 * 1024;
+                }
+        }
+        while (n > 0 && !copy) {
+                ssize_t k =
+                        splice(sock, NULL, w->pipe[1], NULL, MIN(n, w->pipe_size), SPLICE_F_MOVE);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0 && errno == EINVAL) {
+                        w->copy = copy = true; /* nothing was moved: copy from here on */
+                        break;
+                }
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        return -EPROTO;
+                size_t held = (size_t)k;
+                int r = pipe_drain(w, s, &held, path, err);
+                if (r < 0 && *err)
+                        return skip_payload(w, sock, n - (size_t)k), r;
+                if (r < 0 && r != -EINVAL)
+                        return r;
+                if (r < 0) {
+                        /* The file takes no splice: what the pipe holds goes by copy. */
+                        w->copy = copy = true;
+                        if (!w->chunk)
+                                w->chunk = xmalloc(FRAME_MAX_PAYLOAD);
+                        ssize_t got = read_full(w->pipe[0], w->chunk, held);
+                        if (got < 0 || (size_t)got != held)
+                                return got < 0 ? (int)got : -EIO;
+                        r = fs_sink_write(s, w->chunk, held, path, err);
+                        if (r < 0)
+                                return skip_payload(w, sock, n - (size_t)k), r;
+                }
+                n -= (size_t)k;
+        }
+        while (n > 0) {
+                if (!w->chunk)
+                        w->chunk = xmalloc(FRAME_MAX_PAYLOAD);
+                size_t want = MIN(n, (size_t)FRAME_MAX_PAYLOAD);
+                ssize_t got = read_full(sock, w->chunk, want);
+                if (got < 0)
+                        return (int)got;
+                if ((size_t)got < want)
+                        return -EPROTO;
+                int r = fs_sink_write(s, w->chunk, want, path, err);
+                if (r < 0)
+                        return skip_payload(w, sock, n - want), r;
+                n -= want;
+        }
+        return 0;
+}
 
 /* Receives D frames into the sink until E. -errno with err set: reply it (then drain);
  * without err: the connection failed (EOF before E is -ECONNRESET). */
 static int write_receive(struct agent_call *c, struct fs_sink *s, const char *path,
                          uint64_t *ret_bytes, struct cove_err **err)
 {
-        cleanup_buf struct buf in = {};
+        struct write_path w = { .pipe = { -1, -1 } };
         uint64_t bytes = 0;
+        int r = 0;
 
-        buf_init(&in, FRAME_MAX_PAYLOAD + 1);
         for (;;) {
-                char kind;
-                int r = frame_read(c->fd, &kind, &in);
-                if (r == 0)
-                        return -ECONNRESET;
-                if (r < 0)
-                        return r;
-                if (kind == FRAME_END)
+                unsigned char h[FRAME_HEADER_SIZE];
+                ssize_t got = read_full(c->fd, h, sizeof(h));
+                if (got == 0) {
+                        r = -ECONNRESET;
                         break;
-                if (kind != FRAME_DATA)
-                        return -EPROTO;
-                r = fs_sink_write(s, in.ptr, in.len, path, err);
+                }
+                if (got < 0 || got < (ssize_t)sizeof(h)) {
+                        r = got < 0 ? (int)got : -EPROTO;
+                        break;
+                }
+                if (h[0] == FRAME_END)
+                        break;
+                size_t n = frame_header_length(h);
+                if (h[0] != FRAME_DATA || n > FRAME_MAX_PAYLOAD) {
+                        r = -EPROTO;
+                        break;
+                }
+                r = write_payload(&w, c->fd, s, n, path, err);
                 if (r < 0)
-                        return r;
-                bytes += in.len;
+                        break;
+                bytes += n;
         }
+        write_path_release(&w);
+        if (r < 0)
+                return r;
         *ret_bytes = bytes;
         return 0;
 }

@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#define AGENT_DATA_CHUNK (64 * 1024)
+#define AGENT_DATA_CHUNK FRAME_MAX_PAYLOAD /* D frames of uploads: the agent splices each */
 
 /* ---- the pool of kept connections (agent_client.h) ---- */
 

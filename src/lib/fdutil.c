@@ -6,8 +6,16 @@
 
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <linux/magic.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
+
+#ifndef OVERLAYFS_SUPER_MAGIC
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
+#endif
 
 ssize_t read_full(int fd, void *p, size_t n)
 {
@@ -39,6 +47,44 @@ int write_full(int fd, const void *p, size_t n)
                 done += (size_t)r;
         }
         return 0;
+}
+
+void fd_close_foreign(int fd)
+{
+        struct stat st;
+
+        if (fd < 0)
+                return;
+        if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) {
+                struct linger l = { .l_onoff = 1, .l_linger = 0 };
+                (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+        }
+        (void)close(fd);
+}
+
+bool fd_local_file_readable(int fd, int64_t *ret_size)
+{
+        struct stat st;
+        struct statfs sfs;
+
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return false;
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || (fl & O_PATH) || (fl & O_ACCMODE) == O_WRONLY)
+                return false;
+        if (fstatfs(fd, &sfs) < 0)
+                return false;
+        switch ((unsigned long)sfs.f_type) {
+        case EXT4_SUPER_MAGIC:
+        case XFS_SUPER_MAGIC:
+        case BTRFS_SUPER_MAGIC:
+        case TMPFS_MAGIC:
+        case OVERLAYFS_SUPER_MAGIC:
+                *ret_size = st.st_size;
+                return true;
+        default:
+                return false;
+        }
 }
 
 int fd_set_nonblock(int fd, int on)

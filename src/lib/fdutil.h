@@ -5,13 +5,24 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Reads exactly n bytes: n on success, 0 < r < n on EOF, -errno on error. */
 ssize_t read_full(int fd, void *p, size_t n);
 /* Writes all n bytes (MSG_NOSIGNAL semantics are the caller's business): 0 or -errno. */
 int write_full(int fd, const void *p, size_t n);
+/* Closes a descriptor received from a less trusted process (SCM_RIGHTS) without letting it
+ * block the caller: a socket with SO_LINGER set by its sender would hold close() until its
+ * unsent bytes drain, so sockets are reset first (SO_LINGER 0). */
+void fd_close_foreign(int fd);
+/* Whether a descriptor received from a less trusted process may be read by us without
+ * surprises: a regular file open for reading (not O_PATH) on ext4, xfs, btrfs, tmpfs or
+ * overlayfs — not proc or sysfs (whose reads may answer with the reader's credentials), not
+ * fuse or a network filesystem (whose reads may wait on another process). Sets *ret_size. */
+bool fd_local_file_readable(int fd, int64_t *ret_size);
 int fd_set_nonblock(int fd, int on);
 int fd_set_cloexec(int fd, int on);
 /* Marks every fd >= from close-on-exec (close_range, falling back to /proc/self/fd).

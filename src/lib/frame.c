@@ -3,6 +3,7 @@
 #include "fdutil.h"
 #include "macro.h"
 
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -85,9 +86,14 @@ int frame_decoder_feed(struct frame_decoder *d, const char *p, size_t n, frame_f
 
 /* ---- blocking file descriptors ---- */
 
-int frame_write(int fd, char kind, const void *p, size_t n)
+/* One frame; pass_fd >= 0 rides on its first byte (SCM_RIGHTS). */
+static int write_frame(int fd, char kind, const void *p, size_t n, int pass_fd)
 {
         unsigned char h[FRAME_HEADER_SIZE];
+        union {
+                char buf[CMSG_SPACE(sizeof(int))];
+                struct cmsghdr align;
+        } cm;
 
         if (n > FRAME_MAX_PAYLOAD)
                 return -E2BIG;
@@ -95,10 +101,20 @@ int frame_write(int fd, char kind, const void *p, size_t n)
 
         struct iovec iov[2] = { { h, sizeof(h) }, { (void *)p, n } };
         struct msghdr mh = { .msg_iov = iov, .msg_iovlen = n ? 2 : 1 };
+        if (pass_fd >= 0) {
+                memset(&cm, 0, sizeof(cm));
+                mh.msg_control = cm.buf;
+                mh.msg_controllen = sizeof(cm.buf);
+                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+        }
         size_t total = sizeof(h) + n;
         while (total > 0) {
                 ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
-                if (w < 0 && errno == ENOTSOCK) {
+                if (w < 0 && errno == ENOTSOCK && pass_fd < 0) {
                         w = writev(fd, mh.msg_iov, (int)mh.msg_iovlen);
                 }
                 if (w < 0) {
@@ -106,6 +122,8 @@ int frame_write(int fd, char kind, const void *p, size_t n)
                                 continue;
                         return -errno;
                 }
+                mh.msg_control = NULL; /* sent with the first byte */
+                mh.msg_controllen = 0;
                 total -= (size_t)w;
                 while (w > 0 && mh.msg_iovlen > 0) {
                         if ((size_t)w >= mh.msg_iov[0].iov_len) {
@@ -122,10 +140,65 @@ int frame_write(int fd, char kind, const void *p, size_t n)
         return 0;
 }
 
-int frame_read(int fd, char *ret_kind, struct buf *payload)
+int frame_write(int fd, char kind, const void *p, size_t n)
+{
+        return write_frame(fd, kind, p, n, -1);
+}
+
+int frame_write_fd(int sock, char kind, const void *p, size_t n, int pass_fd)
+{
+        if (pass_fd < 0)
+                return -EBADF;
+        return write_frame(sock, kind, p, n, pass_fd);
+}
+
+/* Reads the 5 header bytes, taking at most one passed descriptor into *ret_fd (when ret_fd
+ * is not NULL; others are closed). Like read_full(): n, less on EOF, -errno. */
+static ssize_t read_header(int fd, unsigned char h[FRAME_HEADER_SIZE], int *ret_fd)
+{
+        size_t got = 0;
+
+        if (!ret_fd)
+                return read_full(fd, h, FRAME_HEADER_SIZE);
+        while (got < FRAME_HEADER_SIZE) {
+                union {
+                        char buf[CMSG_SPACE(4 * sizeof(int))];
+                        struct cmsghdr align;
+                } cm;
+                struct iovec iov = { h + got, FRAME_HEADER_SIZE - got };
+                struct msghdr mh = { .msg_iov = &iov,
+                                     .msg_iovlen = 1,
+                                     .msg_control = cm.buf,
+                                     .msg_controllen = sizeof(cm.buf) };
+                ssize_t k = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+                        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                                continue;
+                        size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                        for (size_t i = 0; i < nfd; i++) {
+                                int x;
+                                memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                                if (*ret_fd < 0)
+                                        *ret_fd = x;
+                                else
+                                        fd_close_foreign(x);
+                        }
+                }
+                if (k == 0)
+                        break;
+                got += (size_t)k;
+        }
+        return (ssize_t)got;
+}
+
+static int read_frame(int fd, char *ret_kind, struct buf *payload, int *ret_fd)
 {
         unsigned char h[FRAME_HEADER_SIZE];
-        ssize_t r = read_full(fd, h, sizeof(h));
+        ssize_t r = read_header(fd, h, ret_fd);
         if (r < 0)
                 return (int)r;
         if (r == 0)
@@ -160,4 +233,20 @@ int frame_read(int fd, char *ret_kind, struct buf *payload)
         }
         *ret_kind = (char)h[0];
         return 1;
+}
+
+int frame_read(int fd, char *ret_kind, struct buf *payload)
+{
+        return read_frame(fd, ret_kind, payload, NULL);
+}
+
+int frame_read_fd(int sock, char *ret_kind, struct buf *payload, int *ret_fd)
+{
+        *ret_fd = -1;
+        int r = read_frame(sock, ret_kind, payload, ret_fd);
+        if (r <= 0) {
+                fd_close_foreign(*ret_fd);
+                *ret_fd = -1;
+        }
+        return r;
 }

@@ -72,3 +72,12 @@ int frame_write(int fd, char kind, const void *p, size_t n);
  * a clean EOF before any header byte, -EPROTO for a bad kind, oversize or truncated frame,
  * -errno on I/O errors. */
 int frame_read(int fd, char *ret_kind, struct buf *payload);
+
+/* ---- a file descriptor passed with a frame (unix sockets, SCM_RIGHTS) ---- */
+
+/* frame_write() whose first byte carries pass_fd (the receiver gets its own copy). */
+int frame_write_fd(int sock, char kind, const void *p, size_t n, int pass_fd);
+/* frame_read() that also takes the descriptor passed with the frame's header, if any:
+ * *ret_fd is it (close-on-exec, owned by the caller) or -1. Further descriptors, and every
+ * descriptor when the call fails, are closed with fd_close_foreign() (fdutil.h). */
+int frame_read_fd(int sock, char *ret_kind, struct buf *payload, int *ret_fd);

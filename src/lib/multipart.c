@@ -228,6 +228,23 @@ static int emit(const struct multipart_callbacks *cb, void *ud, const char *p, s
         return n > 0 && cb->part_data ? cb->part_data(ud, p, n) : 0;
 }
 
+/* The length of the data at p[0..n) before the first CR where the delimiter may begin: a
+ * CR followed by the whole delimiter, or by as much of it as n allows; n when there is none. */
+static size_t scan_data(const struct multipart_parser *m, const char *p, size_t n)
+{
+        const char *c = p, *e = p + n;
+
+        for (;;) {
+                const char *cr = memchr(c, '\r', (size_t)(e - c));
+                if (!cr)
+                        return n;
+                size_t k = MIN((size_t)(e - cr), m->delim_len);
+                if (memcmp(cr, m->delim, k) == 0)
+                        return (size_t)(cr - p);
+                c = cr + 1;
+        }
+}
+
 int multipart_feed(struct multipart_parser *m, const char *p, size_t n,
                    const struct multipart_callbacks *cb, void *ud)
 {
@@ -240,14 +257,15 @@ int multipart_feed(struct multipart_parser *m, const char *p, size_t n,
                 case MP_BODY: {
                         bool body = m->state == MP_BODY;
                         if (m->match == 0) {
-                                /* Not inside a possible delimiter: everything up to the next
-                                 * CR is data. */
-                                const char *cr = memchr(p + i, '\r', n - i);
-                                size_t k = cr ? (size_t)(cr - (p + i)) : n - i;
+                                /* Not inside a possible delimiter: the data runs to the first
+                                 * CR that starts the whole delimiter, or its beginning cut by
+                                 * the end of the input; one piece, however many CRs the data
+                                 * holds (they are compared in place). */
+                                size_t k = scan_data(m, p + i, n - i);
                                 if (body && (r = emit(cb, ud, p + i, k)) < 0)
                                         return fail(m, r);
                                 i += k;
-                                if (cr) {
+                                if (i < n) { /* at that CR: the byte-wise match takes over */
                                         m->match = 1;
                                         i++;
                                 }

@@ -2,6 +2,7 @@
 #include "lib/b64.h"
 #include "lib/buf.h"
 #include "lib/err.h"
+#include "lib/fdutil.h"
 #include "lib/frame.h"
 #include "lib/json.h"
 #include "lib/macro.h"
@@ -11,7 +12,11 @@
 #include "lib/timeutil.h"
 #include "tap.h"
 
+#include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 
 static void test_buf_rejects_growth_past_max(void)
 {
@@ -134,6 +139,123 @@ static void test_frame_roundtrip(void)
         close(sv[1]);
 }
 
+/* One frame header announcing len, then p[0..n), with nfds descriptors on its first byte. */
+static int send_with_fds(int sock, char kind, uint32_t len, const char *p, size_t n, const int *fds,
+                         size_t nfds)
+{
+        char frame[FRAME_HEADER_SIZE + 16];
+        frame_header_encode((unsigned char *)frame, (uint8_t)kind, len);
+        memcpy(frame + FRAME_HEADER_SIZE, p, n);
+        union {
+                char buf[CMSG_SPACE(4 * sizeof(int))];
+                struct cmsghdr align;
+        } cm = { 0 };
+        struct iovec iov = { frame, FRAME_HEADER_SIZE + n };
+        struct msghdr mh = { .msg_iov = &iov,
+                             .msg_iovlen = 1,
+                             .msg_control = cm.buf,
+                             .msg_controllen = CMSG_SPACE(nfds * sizeof(int)) };
+        struct cmsghdr *cmh = CMSG_FIRSTHDR(&mh);
+        cmh->cmsg_level = SOL_SOCKET;
+        cmh->cmsg_type = SCM_RIGHTS;
+        cmh->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+        memcpy(CMSG_DATA(cmh), fds, nfds * sizeof(int));
+        return sendmsg(sock, &mh, 0) == (ssize_t)(FRAME_HEADER_SIZE + n) ? 0 : -errno;
+}
+
+/* A descriptor rides on a frame's first byte; the reader takes one and closes the rest. */
+static void test_frame_passes_one_fd(void)
+{
+        int sv[2], p[2], got = -2;
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+        ASSERT_EQ(frame_write_fd(sv[0], FRAME_JSON, "{\"a\":1}", 7, p[1]), 0);
+        ASSERT_EQ(frame_write(sv[0], FRAME_JSON, "{}", 2), 0);
+        struct buf b;
+        buf_init(&b, FRAME_MAX_PAYLOAD + 1);
+        char kind;
+        ASSERT_EQ(frame_read_fd(sv[1], &kind, &b, &got), 1);
+        ASSERT_STREQ(buf_str(&b), "{\"a\":1}");
+        ASSERT_TRUE(got >= 0 && got != p[1]);
+        ASSERT_TRUE(fcntl(got, F_GETFD) & FD_CLOEXEC);
+        ASSERT_EQ(write(got, "x", 1), 1); /* the same pipe */
+        char c = 0;
+        ASSERT_EQ(read(p[0], &c, 1), 1);
+        ASSERT_EQ(c, 'x');
+        close(got);
+        ASSERT_EQ(frame_read_fd(sv[1], &kind, &b, &got), 1); /* a frame without one */
+        ASSERT_EQ(got, -1);
+
+        /* Three descriptors sent by hand with one frame: the first is kept, the others are
+         * closed (their numbers are free again). */
+        int fds[3] = { p[1], p[1], p[1] };
+        ASSERT_EQ(send_with_fds(sv[0], FRAME_JSON, 2, "{}", 2, fds, 3), 0);
+        int before = open("/dev/null", O_RDONLY | O_CLOEXEC); /* the lowest free number */
+        close(before);
+        ASSERT_EQ(frame_read_fd(sv[1], &kind, &b, &got), 1);
+        ASSERT_TRUE(got >= 0);
+        int after = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        ASSERT_TRUE(after <= got + 1);
+        close(after);
+        close(got);
+
+        /* A truncated frame (10 bytes announced, 2 sent, then EOF): -EPROTO, and the
+         * descriptor that came with it is closed, none returned. */
+        ASSERT_EQ(send_with_fds(sv[0], FRAME_JSON, 10, "{}", 2, fds, 1), 0);
+        ASSERT_EQ(shutdown(sv[0], SHUT_WR), 0);
+        before = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        close(before);
+        ASSERT_EQ(frame_read_fd(sv[1], &kind, &b, &got), -EPROTO);
+        ASSERT_EQ(got, -1);
+        after = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        ASSERT_EQ(after, before);
+        close(after);
+        buf_release(&b);
+        close(sv[0]);
+        close(sv[1]);
+        close(p[0]);
+        close(p[1]);
+}
+
+/* What coved accepts from an agent to send with sendfile: regular, readable, local disk. */
+static void test_fd_local_file_readable(void)
+{
+        int64_t size = -1;
+        int p[2];
+        ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+        ASSERT_TRUE(!fd_local_file_readable(p[0], &size)); /* not a regular file */
+        close(p[0]);
+        close(p[1]);
+        int sfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ASSERT_TRUE(!fd_local_file_readable(sfd, &size));
+        fd_close_foreign(sfd);
+        int proc = open("/proc/self/status", O_RDONLY | O_CLOEXEC); /* regular, but procfs */
+        ASSERT_TRUE(proc >= 0);
+        ASSERT_TRUE(!fd_local_file_readable(proc, &size));
+        close(proc);
+
+        /* A file on /dev/shm (tmpfs): accepted for reading, never write-only or O_PATH. */
+        char path[] = "/dev/shm/cove-test-fdutil-XXXXXX";
+        int fd = mkostemp(path, O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_EQ(write(fd, "hello", 5), 5);
+        struct statfs sfs;
+        ASSERT_EQ(fstatfs(fd, &sfs), 0);
+        if (sfs.f_type == TMPFS_MAGIC) {
+                ASSERT_TRUE(fd_local_file_readable(fd, &size));
+                ASSERT_EQ(size, 5);
+        }
+        int wo = open(path, O_WRONLY | O_CLOEXEC);
+        int op = open(path, O_PATH | O_CLOEXEC);
+        ASSERT_TRUE(wo >= 0 && op >= 0);
+        ASSERT_TRUE(!fd_local_file_readable(wo, &size));
+        ASSERT_TRUE(!fd_local_file_readable(op, &size));
+        close(wo);
+        close(op);
+        close(fd);
+        unlink(path);
+}
+
 static void test_json_to_buf_fails_whole_at_cap(void)
 {
         /* jansson ignores callback failures while writing object keys: the cap must still fail
@@ -191,6 +313,8 @@ int main(void)
         RUN(test_err_wrap);
         RUN(test_json_dispatch);
         RUN(test_frame_roundtrip);
+        RUN(test_frame_passes_one_fd);
+        RUN(test_fd_local_file_readable);
         RUN(test_json_to_buf_fails_whole_at_cap);
         RUN(test_path_normalize);
         RUN(test_time_format);

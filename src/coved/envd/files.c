@@ -3,11 +3,11 @@
  * files.c — GET/POST /files and /file (runtime.md §4.1, §4.2, §4.6); multipart uploads are in
  * files_multipart.c.
  *
- * Downloads use the agent's two-phase files.read and stream its D frames as the response
- * body (agent_stream.h). Raw uploads are never buffered: every body chunk
- * (gzip-decoded by http.c) becomes D frames of a files.write call opened in begin().
+ * Downloads send the file the agent opened and passed (files.open) with sendfile, or stream
+ * files.read's D frames where no file came (agent_file.h). Raw uploads are never buffered: every
+ * body chunk (gzip-decoded by http.c) becomes D frames of a files.write call opened in begin().
  */
-#include "coved/agent_stream.h"
+#include "coved/agent_file.h"
 #include "coved/envd/envd.h"
 #include "lib/b64.h"
 #include "lib/json.h"
@@ -56,8 +56,7 @@ static char *content_disposition(const char *name)
 static int handle_download(struct http_req *r, struct envd_req *t)
 {
         cleanup_err struct cove_err *err = NULL;
-        cleanup_close int fd = -1;
-        json_t *first = NULL;
+        cleanup_agent_file struct agent_file f = AGENT_FILE_NULL;
         const char *path = http_query(r, "path");
         int64_t st, size, mtime = 0;
         uint64_t a = 0, n = 0;
@@ -66,16 +65,16 @@ static int handle_download(struct http_req *r, struct envd_req *t)
 
         if (!path || !*path)
                 return http_reply_error(r, 400, "path is required");
-        fd = agent_client_connect(t->cd, t->rec->id, ENVD_IO_TIMEOUT_MS, &err);
-        if (fd < 0)
-                return http_reply_err(r, err);
-        json_t *req = envd_agent_request(t, "files.read", json_pack("{s:s}", "path", path), false);
-        q = agent_client_send_json(fd, req, &err);
-        json_decref(req);
+        json_t *open_req =
+                envd_agent_request(t, "files.open", json_pack("{s:s}", "path", path), false);
+        json_t *read_req =
+                envd_agent_request(t, "files.read", json_pack("{s:s}", "path", path), false);
+        q = agent_file_begin(t->cd, t->rec->id, ENVD_IO_TIMEOUT_MS, open_req, read_req, &f, &err);
+        json_decref(open_req);
+        json_decref(read_req);
         if (q < 0)
                 return http_reply_err(r, err);
-        if (agent_client_read_json(fd, &first, &err) < 0)
-                return http_reply_err(r, err);
+        json_t *first = f.head;
         if (!json_get_integer(json_object_get(first, "status"), &st) || st != 200) {
                 struct agent_reply rep = {
                         .status = (int)(json_get_integer(json_object_get(first, "status"), &st)
@@ -83,18 +82,13 @@ static int handle_download(struct http_req *r, struct envd_req *t)
                                                 : 500),
                         .message = json_string_value(json_object_get(first, "message")),
                 };
-                q = envd_reply_agent_error(r, &rep);
-                json_decref(first);
-                return q;
+                return envd_reply_agent_error(r, &rep);
         }
-        if (!json_get_integer(json_object_get(first, "size"), &size) || size < 0) {
-                json_decref(first);
+        if (!json_get_integer(json_object_get(first, "size"), &size) || size < 0)
                 return http_reply_error(r, 503, "sandbox agent unreachable");
-        }
         (void)json_get_integer(json_object_get(first, "mtime"), &mtime);
         const char *name = json_string_value(json_object_get(first, "name"));
         cleanup_free char *disp = content_disposition(name ? name : "file");
-        json_decref(first);
 
         const char *range_hdr = http_header(r, "Range");
         int range = http_range_parse(range_hdr, range_hdr ? strlen(range_hdr) : 0, (uint64_t)size,
@@ -112,17 +106,14 @@ static int handle_download(struct http_req *r, struct envd_req *t)
                 a = 0;
                 n = (uint64_t)size;
         }
-        json_t *rq = json_pack("{s:I, s:I}", "offset", (json_int_t)a, "length", (json_int_t)n);
-        q = agent_client_send_json(fd, rq, &err);
-        json_decref(rq);
-        if (q < 0)
-                return http_reply_err(r, err);
 
         struct MHD_Response *resp;
         if (n == 0) {
                 resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
         } else {
-                resp = agent_stream_response(r, TAKE_FD(fd), n); /* fd now owned by the response */
+                resp = agent_file_response(r, &f, a, n, &err);
+                if (!resp && err)
+                        return http_reply_err(r, err);
         }
         if (!resp)
                 return -ENOMEM;
@@ -170,6 +161,7 @@ int envd_files_open_write(struct envd_req *t, const char *path, int64_t mode, st
                 (void)close(fd);
                 return q;
         }
+        agent_client_set_bulk(fd); /* every upload streams: raw, multipart, gzip, JSON */
         t->agent_fd = fd;
         t->up_broken = false;
         return 0;
@@ -346,7 +338,6 @@ int envd_files_begin(struct http_req *r, struct envd_req *t)
         if (envd_files_open_write(t, path, -1, &err) < 0)
                 return http_reply_err(r, err);
         r->body_cb = upload_body; /* a gzip body, decoded */
-        agent_client_set_bulk(t->agent_fd);
         http_body_set_sink(r, t->agent_fd, ENVD_IO_TIMEOUT_MS);
         return 0;
 }

@@ -162,6 +162,18 @@ bool http_body_sinking(const struct http_req *r)
         return r->sink_on && !r->gz;
 }
 
+/* The next D frame's length: a body of known length is framed in FRAME_MAX_PAYLOAD pieces
+ * that span libmicrohttpd's chunks (~32 KiB each), so that the agent handles few large frames;
+ * otherwise (chunked) one frame per chunk. `sent` bytes of the body are framed already. */
+static size_t sink_frame_length(struct http_req *r, size_t have, uint64_t sent)
+{
+        uint64_t len;
+
+        if (http_body_length(r, &len) && len > sent)
+                return (size_t)MIN(len - sent, (uint64_t)FRAME_MAX_PAYLOAD);
+        return MIN(have, (size_t)FRAME_MAX_PAYLOAD);
+}
+
 ssize_t http_body_sink_write(struct http_req *r, const char *p, size_t n)
 {
         size_t off = 0;
@@ -170,7 +182,7 @@ ssize_t http_body_sink_write(struct http_req *r, const char *p, size_t n)
                 return too_large(r);
         while (off < n && !r->sink_failed) {
                 if (r->sink_left == 0) {
-                        r->sink_left = MIN(n - off, (size_t)FRAME_MAX_PAYLOAD);
+                        r->sink_left = sink_frame_length(r, n - off, r->body_bytes + off);
                         frame_header_encode(r->sink_hdr, FRAME_DATA, (uint32_t)r->sink_left);
                         r->sink_hdr_off = 0;
                 }

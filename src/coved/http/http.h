@@ -146,7 +146,7 @@ struct http_req {
         int job;               /* the worker job running or last run (server.c) */
         bool job_busy;         /* a worker runs a job: the connection is suspended */
         bool job_done;         /* the job finished; the server has not seen it yet */
-        struct buf chunk;      /* the body chunk a job works on */
+        struct buf chunk;      /* body bytes gathered for the next JOB_BODY (server.c) */
         /* http_body_set_sink() (body.c, server.c) */
         bool sink_on;                /* the body goes to sink_fd from the server thread */
         bool sink_failed;            /* a write failed or timed out: the rest is dropped */

@@ -8,14 +8,16 @@
  * connection is suspended:
  *
  *   JOB_BEGIN    route->begin(), at the head;
- *   JOB_BODY     one body chunk through a streaming body_cb;
+ *   JOB_BODY     a batch of body bytes through a streaming body_cb (server.c gathers the
+ *                chunks libmicrohttpd hands over, ~32 KiB each, into r->chunk up to
+ *                HTTP_BODY_BATCH bytes, so that a worker handoff moves that much);
  *   JOB_HANDLER  route->handler(), at the end of the body.
  *
  * After a job, the worker resumes the connection and libmicrohttpd calls access_cb() again
- * for the same step (the head once more unless a reply is queued; the same body chunk, which
- * the job left unconsumed until then; the end only if no reply is queued): r->job_done tells
- * access_cb() that it is a repeat. Replies made by a job are queued while the connection is
- * suspended, which libmicrohttpd allows at the head and at the end.
+ * (the head once more unless a reply is queued; the end only if no reply is queued; during the
+ * body, with whatever arrives next, the batch having been consumed when it was gathered):
+ * r->job_done tells access_cb() that the job's step is over. Replies made by a job are queued while
+ * the connection is suspended, which libmicrohttpd allows at the head and at the end.
  *
  * Replies during the body (body.c's limits, gzip errors, a body_cb's failure) cannot be
  * queued in libmicrohttpd 0.9.75: they are written to the socket here (send_early()) with
@@ -49,6 +51,7 @@
 #define HTTP_LISTEN_BACKLOG    4096
 #define HTTP_LINGER_IDLE_MS    (5 * 1000)
 #define HTTP_LINGER_TOTAL_MS   (30 * 1000)
+#define HTTP_BODY_BATCH        (512 * 1024) /* body bytes per JOB_BODY (< HTTP_MAX_CHUNK) */
 
 enum job_kind {
         JOB_NONE,
@@ -366,17 +369,24 @@ static enum MHD_Result first_call(struct http_server *s, struct http_req *r, con
         return head_done(r);
 }
 
-/* The call after a job, for the same step. */
-static enum MHD_Result repeat_call(struct http_req *r, size_t *upload_data_size)
+static enum MHD_Result access_body(struct http_server *s, struct http_req *r,
+                                   const char *upload_data, size_t *upload_data_size);
+
+/* The first call after a job. */
+static enum MHD_Result repeat_call(struct http_server *s, struct http_req *r,
+                                   const char *upload_data, size_t *upload_data_size)
 {
         r->job_done = false;
         switch ((enum job_kind)r->job) {
         case JOB_BEGIN:
                 return head_done(r);
         case JOB_BODY:
-                *upload_data_size -= MIN(*upload_data_size, r->chunk.len);
+                /* The batch was consumed when it was gathered: this call carries the next
+                 * bytes (or is the end), handled as a first call for them. */
                 buf_reset(&r->chunk);
-                return r->early_status ? send_early(r) : MHD_YES;
+                if (r->early_status)
+                        return send_early(r);
+                return access_body(s, r, upload_data, upload_data_size);
         case JOB_HANDLER:
         case JOB_NONE:
                 break;
@@ -431,12 +441,17 @@ static enum MHD_Result body_call(struct http_server *s, struct http_req *r, cons
         if (http_body_sinking(r))
                 return sink_call(r, data, upload_data_size);
         if (offloaded(r) && r->body_cb) {
-                /* The chunk stays in MHD's buffer (unconsumed) until the job is done. */
-                buf_reset(&r->chunk);
-                if (buf_add(&r->chunk, data, MIN(n, (size_t)HTTP_MAX_CHUNK)) < 0) {
+                /* Gathered (consumed from MHD's buffer) until a batch is full; the job runs
+                 * with the connection suspended, and final_call() sends the last batch. */
+                size_t k = MIN(n, (size_t)HTTP_BODY_BATCH -
+                                          MIN(r->chunk.len, (size_t)HTTP_BODY_BATCH));
+                if (buf_add(&r->chunk, data, k) < 0) {
                         http_reply_error(r, 500, "out of memory");
                         return send_early(r);
                 }
+                *upload_data_size -= k;
+                if (r->chunk.len < HTTP_BODY_BATCH)
+                        return MHD_YES;
                 return submit(s, r, JOB_BODY) ? MHD_YES : send_early(r);
         }
         *upload_data_size = 0;
@@ -446,6 +461,8 @@ static enum MHD_Result body_call(struct http_server *s, struct http_req *r, cons
 
 static enum MHD_Result final_call(struct http_server *s, struct http_req *r)
 {
+        if (r->chunk.len > 0 && !r->replied) /* the last batch first; MHD calls the end again */
+                return submit(s, r, JOB_BODY) ? MHD_YES : send_early(r);
         r->in_body = false;
         r->body_complete = true;
         if (r->replied) /* a reply that MHD does not have: close rather than hang */
@@ -457,6 +474,20 @@ static enum MHD_Result final_call(struct http_server *s, struct http_req *r)
         else
                 run_handler(r);
         return MHD_YES;
+}
+
+/* A call after the head: body bytes, or the end. */
+static enum MHD_Result access_body(struct http_server *s, struct http_req *r,
+                                   const char *upload_data, size_t *upload_data_size)
+{
+        if (*upload_data_size > 0)
+                return body_call(s, r, upload_data, upload_data_size);
+        /* The end comes without data. libmicrohttpd also calls with data but no bytes to
+         * take, when bytes of the next request follow an empty body (after a 100 Continue):
+         * not the end yet. */
+        if (upload_data)
+                return MHD_YES;
+        return final_call(s, r);
 }
 
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
@@ -478,15 +509,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
                 return MHD_YES;
         log_set_context(r->request_id, r->runtime ? r->params[0] : NULL);
         if (r->job_done)
-                return repeat_call(r, upload_data_size);
-        if (*upload_data_size > 0)
-                return body_call(s, r, upload_data, upload_data_size);
-        /* The end comes without data. libmicrohttpd also calls with data but no bytes to
-         * take, when bytes of the next request follow an empty body (after a 100 Continue):
-         * not the end yet. */
-        if (upload_data)
-                return MHD_YES;
-        return final_call(s, r);
+                return repeat_call(s, r, upload_data, upload_data_size);
+        return access_body(s, r, upload_data, upload_data_size);
 }
 
 static bool body_announced(struct http_req *r)

@@ -7,10 +7,11 @@
  * call is activity until the request is freed. Uploads are streamed: every (gzip-decoded)
  * body chunk becomes D frames of a files.write call opened in begin(); more than 100 MB is a
  * 400 and the partial file is dropped (the agent discards a write that ends without E).
- * Downloads are streamed from the agent's files.read as the response is sent.
+ * Downloads send the file the agent opened (files.open, sendfile), else stream files.read
+ * (agent_file.h).
  */
 #include "coved/agent_client.h"
-#include "coved/agent_stream.h"
+#include "coved/agent_file.h"
 #include "coved/api/v1/v1.h"
 #include "coved/coved.h"
 #include "lib/json.h"
@@ -197,18 +198,18 @@ int v1_files_upload(struct http_req *r)
 int v1_files_download(struct http_req *r)
 {
         cleanup_err struct cove_err *err = NULL;
+        cleanup_agent_file struct agent_file af = AGENT_FILE_NULL;
         struct v1_files *f = r->ctx;
-        json_auto_t *first = NULL;
         int64_t st = 0, size = 0;
 
-        cleanup_close int fd = agent_client_connect(f->cd, f->id, V1_FILE_IO_MS, &err);
-        if (fd < 0)
+        json_t *open_req = agent_request("files.open", json_pack("{s:s}", "path", f->path));
+        json_t *read_req = agent_request("files.read", json_pack("{s:s}", "path", f->path));
+        int q = agent_file_begin(f->cd, f->id, V1_FILE_IO_MS, open_req, read_req, &af, &err);
+        json_decref(open_req);
+        json_decref(read_req);
+        if (q < 0)
                 return http_reply_err(r, err);
-        json_t *req = agent_request("files.read", json_pack("{s:s}", "path", f->path));
-        int q = agent_client_send_json(fd, req, &err);
-        json_decref(req);
-        if (q < 0 || agent_client_read_json(fd, &first, &err) < 0)
-                return http_reply_err(r, err);
+        json_t *first = af.head;
         if (!json_get_integer(json_object_get(first, "status"), &st) || st != 200) {
                 /* Missing, a directory or a special file: not a file (§10.3). */
                 if (st == 400 || st == 404)
@@ -218,14 +219,11 @@ int v1_files_download(struct http_req *r)
         }
         if (!json_get_integer(json_object_get(first, "size"), &size) || size < 0)
                 return http_reply_error(r, 503, "sandbox agent unreachable");
-        json_t *range = json_pack("{s:i, s:I}", "offset", 0, "length", (json_int_t)size);
-        q = agent_client_send_json(fd, range, &err);
-        json_decref(range);
-        if (q < 0)
-                return http_reply_err(r, err);
         struct MHD_Response *resp =
                 size == 0 ? MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT)
-                          : agent_stream_response(r, TAKE_FD(fd), (uint64_t)size);
+                          : agent_file_response(r, &af, 0, (uint64_t)size, &err);
+        if (!resp && err)
+                return http_reply_err(r, err);
         if (!resp)
                 return -ENOMEM;
         (void)MHD_add_response_header(resp, "Content-Type", "application/octet-stream");
