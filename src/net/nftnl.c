@@ -21,13 +21,13 @@
 
 /* libnftables' data type ids (nft's src/datatype.h), as it writes them in NFTA_SET_KEY_TYPE:
  * they tell `nft list` how to print the keys of the anonymous sets made here. */
-#define NFT_TYPE_IPADDR      7
-#define NFT_TYPE_IP6ADDR     8
+#define NFT_TYPE_IPADDR       7
+#define NFT_TYPE_IP6ADDR      8
 #define NFT_TYPE_INET_SERVICE 13
-#define NFT_BYTEORDER_BIG    2 /* nft's enum byteorder: BYTEORDER_BIG_ENDIAN */
+#define NFT_BYTEORDER_BIG     2 /* nft's enum byteorder: BYTEORDER_BIG_ENDIAN */
 
-#define OP_WHAT_MAX 64
-#define SOCK_BUF    (16 * 1024 * 1024)
+#define OP_WHAT_MAX   64
+#define SOCK_BUF      (16 * 1024 * 1024)
 #define ACK_TIMEOUT_S 10
 
 struct net_nftnl {
@@ -250,8 +250,12 @@ static int elems(struct net_nftnl_batch *b, enum elem_op op, const char *set, ui
                         nftnl_set_elem_set_str(x, NFTNL_SET_ELEM_CHAIN, e[i].jump);
                 }
                 if (e[i].open) { /* udata NFTNL_UDATA_SET_ELEM_FLAGS = INTERVAL_OPEN (u32) */
-                        const uint8_t ud[6] = { NFTNL_UDATA_SET_ELEM_FLAGS, 4,
-                                                NFTNL_SET_ELEM_F_INTERVAL_OPEN, 0, 0, 0 };
+                        const uint8_t ud[6] = { NFTNL_UDATA_SET_ELEM_FLAGS,
+                                                4,
+                                                NFTNL_SET_ELEM_F_INTERVAL_OPEN,
+                                                0,
+                                                0,
+                                                0 };
                         nftnl_set_elem_set(x, NFTNL_SET_ELEM_USERDATA, ud, sizeof(ud));
                 }
                 nftnl_set_elem_add(s, x);
@@ -264,12 +268,22 @@ static int elems(struct net_nftnl_batch *b, enum elem_op op, const char *set, ui
 
 /* An anonymous constant set of n keys (interval: elements are interval starts and ends); its
  * id for lookups in the same batch in *id. */
-static int anon_set(struct net_nftnl_batch *b, uint32_t key_type, uint32_t key_len,
-                    bool interval, const struct elem *e, size_t n, uint32_t *id)
+static int anon_set(struct net_nftnl_batch *b, uint32_t key_type, uint32_t key_len, bool interval,
+                    const struct elem *e, size_t n, uint32_t *id)
 {
         /* udata: key byte order big endian; interval sets: merge adjacent elements (as nft) */
-        const uint8_t ud[] = { NFTNL_UDATA_SET_KEYBYTEORDER, 4, NFT_BYTEORDER_BIG, 0, 0, 0,
-                               NFTNL_UDATA_SET_MERGE_ELEMENTS, 4, 1, 0, 0, 0 };
+        const uint8_t ud[] = { NFTNL_UDATA_SET_KEYBYTEORDER,
+                               4,
+                               NFT_BYTEORDER_BIG,
+                               0,
+                               0,
+                               0,
+                               NFTNL_UDATA_SET_MERGE_ELEMENTS,
+                               4,
+                               1,
+                               0,
+                               0,
+                               0 };
         struct nftnl_set *s;
         struct nlmsghdr *nlh;
         size_t max = 512;
@@ -408,9 +422,8 @@ static struct nftnl_rule *rule_new(const char *chain)
 static int rule_commit(struct net_nftnl_batch *b, struct nftnl_rule *r, const char *chain)
 {
         size_t max = 4096;
-        struct nlmsghdr *nlh =
-                op_start(b, max, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
-                         "add rule to chain %s", chain);
+        struct nlmsghdr *nlh = op_start(b, max, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
+                                        "add rule to chain %s", chain);
 
         if (!nlh) {
                 nftnl_rule_free(r);
@@ -502,8 +515,8 @@ static int match_daddr(struct net_nftnl_batch *b, struct nftnl_rule *r, const st
                         uint8_t mask[16] = { 0 };
                         for (unsigned bit = 0; bit < bits; bit++)
                                 mask[bit / 8] |= (uint8_t)(0x80u >> (bit % 8));
-                        e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, f->daddr_offset,
-                                  (uint32_t)alen, NFT_REG_1);
+                        e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, f->daddr_offset, (uint32_t)alen,
+                                  NFT_REG_1);
                         e_bitwise(r, mask, (uint32_t)alen);
                         e_cmp(r, c[0].addr.bytes, (uint32_t)alen);
                 }
@@ -526,8 +539,8 @@ static int match_daddr(struct net_nftnl_batch *b, struct nftnl_rule *r, const st
 }
 
 /* "meta l4proto tcp th dport { ports }" */
-static int match_tcp_ports(struct net_nftnl_batch *b, struct nftnl_rule *r,
-                           const uint16_t *ports, size_t n)
+static int match_tcp_ports(struct net_nftnl_batch *b, struct nftnl_rule *r, const uint16_t *ports,
+                           size_t n)
 {
         e_meta(r, NFT_META_L4PROTO);
         e_cmp_u8(r, IPPROTO_TCP);
@@ -577,8 +590,7 @@ static int policy_rule(struct net_nftnl_batch *b, const struct net_ruleset_sandb
                 int ret = 0;
 
                 if (!rule->learnt) {
-                        if (net_cidr_list_merge(rule->cidrs, rule->n_cidrs, f->family, &m, &k) <
-                            0)
+                        if (net_cidr_list_merge(rule->cidrs, rule->n_cidrs, f->family, &m, &k) < 0)
                                 return -ENOMEM;
                         if (k == 0)
                                 continue; /* nothing of this family */
@@ -845,8 +857,7 @@ int net_nftnl_commit(struct net_nftnl *n, struct net_nftnl_batch *b, struct cove
         int r;
 
         if (b->error) {
-                r = cove_err_set(err, -b->error, "nftables: batch of %zu operations: %m",
-                                 b->n_ops);
+                r = cove_err_set(err, -b->error, "nftables: batch of %zu operations: %m", b->n_ops);
                 batch_reset(b);
                 return r;
         }
