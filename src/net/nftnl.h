@@ -43,7 +43,9 @@ size_t net_nftnl_batch_count(const struct net_nftnl_batch *b);
  * empty batch sends nothing. */
 int net_nftnl_commit(struct net_nftnl *n, struct net_nftnl_batch *b, struct cove_err **err);
 
-/* The same operations as ruleset.h's text of old (see there for the semantics). */
+/* The per-sandbox operations; net_nftnl_sandbox_add and _policy send what ruleset.h's text of
+ * the same name describes. sandbox_delete removes every object of the sandbox, whether or not
+ * they all exist. */
 int net_nftnl_sandbox_add(struct net_nftnl_batch *b, const struct net_ruleset_sandbox *s,
                           const struct net_policy *p);
 int net_nftnl_sandbox_policy(struct net_nftnl_batch *b, const struct net_ruleset_sandbox *s,
