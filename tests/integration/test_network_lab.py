@@ -604,6 +604,24 @@ add chain inet cove deny
         self.assertEqual([o for o in self.nft_list(self.net.host_ns, "sets", "inet")
                           if "set" in o and o["set"]["name"].startswith("__set")], [])
 
+    def test_failed_batch_applies_nothing_and_names_the_operation(self):
+        net = Internet().start()
+        self.cleanups.append(net.stop)
+        lab = Lab(net)
+        self.cleanups.append(lab.stop)
+        # learn6 unreferenced (no sandbox yet): without it, an attach's batch fails at its
+        # IPv6 learnt-address rule, after its chain, map entry and earlier rules
+        net.run_in(net.host_ns, ["nft", "delete", "set", "inet", "cove", "learn6"])
+        ns = net.add_netns()
+        r = lab.cmd(op="attach", id="sb-broken", netns="/run/netns/" + ns, policy=None)
+        self.assertFalse(r["ok"])
+        self.assertEqual(r["errno"], 2, r)
+        self.assertIn("nftables: add rule to chain s_", r["error"])
+        listing = net.run_in(net.host_ns, ["nft", "list", "table", "inet", "cove"]).stdout
+        self.assertNotIn("chain s_", listing)
+        self.assertIsNone(re.search(r'"cove-[0-9a-f]+"', listing), listing)  # no element of it
+        self.assertNotIn("cove-", net.ip(net.host_ns, "link").stdout)
+
     def test_detach_and_purge_leave_nothing(self):
         net = Internet().start()
         self.cleanups.append(net.stop)
