@@ -144,11 +144,6 @@ void net_nftnl_batch_free(struct net_nftnl_batch *b)
         free(b);
 }
 
-size_t net_nftnl_batch_count(const struct net_nftnl_batch *b)
-{
-        return b->n_ops;
-}
-
 /* Starts operation n_ops: a header at the end of the buffer (room for max bytes), with a
  * description for error messages. */
 static struct nlmsghdr *op_start(struct net_nftnl_batch *b, size_t max, uint16_t type,

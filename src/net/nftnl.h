@@ -36,8 +36,6 @@ void net_nftnl_close(struct net_nftnl *n);
 
 struct net_nftnl_batch *net_nftnl_batch_new(void);
 void net_nftnl_batch_free(struct net_nftnl_batch *b);
-/* Number of operations appended so far. */
-size_t net_nftnl_batch_count(const struct net_nftnl_batch *b);
 
 /* Sends the batch as one transaction; the batch may be freed or reused (it is emptied). An
  * empty batch sends nothing. */
