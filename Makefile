@@ -13,7 +13,7 @@ DESTDIR    ?=
 BUILD_PKGS = gcc make meson ninja-build pkg-config libc6-dev \
              libmicrohttpd-dev libjansson-dev libsqlite3-dev libseccomp-dev libcap-dev \
              libssl-dev zlib1g-dev libcurl4-openssl-dev libarchive-dev \
-             libnftables-dev libmnl-dev libnetfilter-conntrack-dev libldns-dev
+             libnftables-dev libnftnl-dev libmnl-dev libnetfilter-conntrack-dev libldns-dev
 # What the default templates contain (build-plane.md §2), taken from the host's userland.
 TEMPLATE_PKGS = bash coreutils procps sudo git curl ca-certificates python3 python3-pip \
                 python3-numpy python3-pandas python3-matplotlib

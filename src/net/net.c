@@ -10,6 +10,7 @@
 #include "net/conntrack.h"
 #include "net/dnsmsg.h"
 #include "net/nft.h"
+#include "net/nftnl.h"
 #include "net/pool.h"
 #include "net/rtnl.h"
 
@@ -51,13 +52,16 @@ struct found {
  * DNS forwarder takes; `nl_lock` guards the shared rtnetlink socket `nl`. Netlink work (a
  * veth's creation or deletion takes milliseconds) runs under nl_lock only, so DNS answers never
  * wait for it. An attach talks over a socket of its own and takes neither (attach_kernel()).
- * Order: lock before nl_lock, never the reverse. nft has its own mutex (nft.h). */
+ * Order: lock before nl_lock, never the reverse. nft and nftnl have their own mutexes (nft.h,
+ * nftnl.h): the host-wide table goes through libnftables text (once), every per-sandbox
+ * object through libnftnl batches (no cache of the table, so no cost per other sandbox). */
 struct net {
         pthread_mutex_t lock;
         pthread_mutex_t nl_lock;
         struct net_pool *pool;
         struct rtnl *nl;
         struct net_nft *nft;
+        struct net_nftnl *nftnl;
         struct net_dns *dns;
         struct net_sbx **by_slot; /* pool slots */
         uint32_t hi;              /* 1 + the highest slot ever registered */
@@ -86,6 +90,23 @@ static uint32_t next_generation(struct net *n)
 static int nft_run_buf(struct net *n, struct buf *b, struct cove_err **err)
 {
         return net_nft_run(n->nft, buf_str(b), err);
+}
+
+/* A batch of per-sandbox operations (nftnl.h), freed at scope exit. */
+static void batch_freep(struct net_nftnl_batch **b)
+{
+        net_nftnl_batch_free(*b);
+}
+#define cleanup_batch __attribute__((cleanup(batch_freep)))
+
+/* The learnt addresses of s, for removal. */
+static struct net_addr *learnt_addrs(const struct net_sbx *s)
+{
+        struct net_addr *a = xmalloc((s->n_learnt + 1) * sizeof(*a));
+
+        for (size_t i = 0; i < s->n_learnt; i++)
+                a[i] = s->learnt[i].addr;
+        return a;
 }
 
 static bool proc_exists(const char *path)
@@ -192,12 +213,11 @@ static void dns_learn(void *ud, const struct net_addr *client, const struct net_
                       const struct net_dns_learnt *a, size_t n_a)
 {
         struct net *n = ud;
-        cleanup_buf struct buf b;
+        cleanup_batch struct net_nftnl_batch *b = net_nftnl_batch_new();
         cleanup_err struct cove_err *err = NULL;
         struct net_sbx *s;
         int64_t now = time_mono_ms();
 
-        buf_init(&b, NFT_BUF_MAX);
         (void)pthread_mutex_lock(&n->lock);
         s = sbx_by_addr(n, client);
         if (!s)
@@ -223,10 +243,10 @@ static void dns_learn(void *ud, const struct net_addr *client, const struct net_
                         free(l->name);
                 l->name = xstrndup(q->name, q->name_len);
                 l->expires_ms = MAX(l->expires_ms, now + (int64_t)ttl * 1000);
-                if (net_ruleset_learn(&s->rs, &a[i].addr, ttl, &b) < 0)
+                if (net_nftnl_learn(b, &s->rs, &a[i].addr, 1, ttl) < 0)
                         break;
         }
-        if (b.len && nft_run_buf(n, &b, &err) < 0)
+        if (net_nftnl_commit(n->nftnl, b, &err) < 0)
                 log_debug("learn addresses for '%s': %s", s->id, err->msg);
 out:
         (void)pthread_mutex_unlock(&n->lock);
@@ -535,6 +555,8 @@ int net_open(const struct net_config *cfg, struct net **ret, struct cove_err **e
         if (r < 0)
                 goto fail;
         r = net_nft_new(&n->nft, err);
+        if (r >= 0)
+                r = net_nftnl_open(&n->nftnl, err);
         if (r < 0)
                 goto fail;
         sc->n = n;
@@ -584,6 +606,7 @@ void net_close(struct net *n)
         free(n->by_slot);
         free(n->found);
         net_nft_free(n->nft);
+        net_nftnl_close(n->nftnl);
         rtnl_close(n->nl);
         net_pool_free(n->pool);
         (void)pthread_mutex_destroy(&n->nl_lock);
@@ -702,12 +725,12 @@ static void cidrs_of(const struct net_sbx *s, struct net_cidr out[2], size_t *re
 /* Removes kernel state of s (link, rules, conntrack); errors are reported but every step runs. */
 static int teardown(struct net *n, struct net_sbx *s, struct cove_err **err)
 {
-        cleanup_buf struct buf b;
+        cleanup_batch struct net_nftnl_batch *b = net_nftnl_batch_new();
+        cleanup_free struct net_addr *learnt = learnt_addrs(s);
         struct net_cidr srcs[2];
         size_t n_srcs;
         int r = 0, q;
 
-        buf_init(&b, NFT_BUF_MAX);
         if (s->ifindex > 0) {
                 (void)pthread_mutex_lock(&n->nl_lock);
                 q = rtnl_link_del(n->nl, s->ifindex, err);
@@ -715,15 +738,14 @@ static int teardown(struct net *n, struct net_sbx *s, struct cove_err **err)
                 if (q < 0 && q != -ENODEV)
                         r = q;
         }
-        q = net_ruleset_sandbox_delete(&s->rs, &b);
-        /* its learnt addresses (shared sets): add-then-delete, whether or not they expired */
-        for (size_t i = 0; q >= 0 && i < s->n_learnt; i++) {
-                q = net_ruleset_learn(&s->rs, &s->learnt[i].addr, 1, &b);
-                if (q >= 0)
-                        q = net_ruleset_unlearn(&s->rs, &s->learnt[i].addr, &b);
-        }
+        /* its objects and its learnt addresses (shared sets), whether or not they all exist */
+        q = net_nftnl_sandbox_delete(b, &s->rs);
         if (q >= 0)
-                q = nft_run_buf(n, &b, err);
+                q = net_nftnl_unlearn(b, &s->rs, learnt, s->n_learnt);
+        if (q < 0)
+                q = cove_err_set(err, -q, "nftables batch: %m");
+        else
+                q = net_nftnl_commit(n->nftnl, b, err);
         if (q < 0 && r == 0)
                 r = q;
         cidrs_of(s, srcs, &n_srcs);
@@ -740,11 +762,10 @@ static int teardown(struct net *n, struct net_sbx *s, struct cove_err **err)
  * 50 concurrent creates on a loaded machine, docs/decisions.md). */
 static int attach_kernel(struct net *n, struct net_sbx *s, int netns_fd, struct cove_err **err)
 {
-        cleanup_buf struct buf b;
+        cleanup_batch struct net_nftnl_batch *b = net_nftnl_batch_new();
         struct rtnl *nl = NULL;
         int r;
 
-        buf_init(&b, NFT_BUF_MAX);
         r = rtnl_open(-1, &nl, err);
         if (r < 0)
                 return r;
@@ -766,10 +787,10 @@ static int attach_kernel(struct net *n, struct net_sbx *s, int netns_fd, struct 
         rtnl_close(nl);
         if (r >= 0) /* its own socket, in the sandbox's namespace */
                 r = setup_peer(n, s, netns_fd, err);
+        if (r >= 0 && net_nftnl_sandbox_add(b, &s->rs, &s->policy) < 0)
+                r = cove_err_set(err, E2BIG, "nftables batch: %m");
         if (r >= 0)
-                r = net_ruleset_sandbox_add(&s->rs, &s->policy, &b);
-        if (r >= 0)
-                r = nft_run_buf(n, &b, err);
+                r = net_nftnl_commit(n->nftnl, b, err);
         return r;
 }
 
@@ -832,11 +853,10 @@ int net_sandbox_adopt(struct net *n, const char *id, const struct net_policy *p,
 {
         struct found *f = NULL;
         struct net_sbx *s;
-        cleanup_buf struct buf b;
+        cleanup_batch struct net_nftnl_batch *b = net_nftnl_batch_new();
         struct net_addr a4, a6;
         int r;
 
-        buf_init(&b, NFT_BUF_MAX);
         (void)pthread_mutex_lock(&n->lock);
         if (find_sbx(n, id)) {
                 r = 0;
@@ -868,9 +888,9 @@ int net_sandbox_adopt(struct net *n, const char *id, const struct net_policy *p,
         s->rs.generation = next_generation(n);
         r = net_policy_copy(p, &s->policy);
         if (r >= 0)
-                r = net_ruleset_sandbox_add(&s->rs, &s->policy, &b);
+                r = net_nftnl_sandbox_add(b, &s->rs, &s->policy);
         if (r >= 0)
-                r = nft_run_buf(n, &b, err);
+                r = net_nftnl_commit(n->nftnl, b, err);
         else
                 r = cove_err_set(err, -r, "policy: %m");
         if (r < 0) {
@@ -891,14 +911,14 @@ unlock:
 int net_sandbox_set_policy(struct net *n, const char *id, const struct net_policy *p,
                            struct cove_err **err)
 {
-        cleanup_buf struct buf b;
+        cleanup_batch struct net_nftnl_batch *b = net_nftnl_batch_new();
+        cleanup_free struct net_addr *gone = NULL;
         struct net_policy copy;
         struct net_sbx *s;
-        size_t k = 0;
+        size_t k = 0, n_gone = 0;
         int64_t now = time_mono_ms();
         int r;
 
-        buf_init(&b, NFT_BUF_MAX);
         if (net_policy_copy(p, &copy) < 0)
                 return cove_err_set(err, ENOMEM, "copy policy: %m");
         (void)pthread_mutex_lock(&n->lock);
@@ -919,28 +939,28 @@ int net_sandbox_set_policy(struct net *n, const char *id, const struct net_polic
          * meets it on its next packet: that is the cut), and the learnt addresses it no longer
          * allows gone. */
         s->rs.generation = next_generation(n);
-        r = net_ruleset_sandbox_policy(&s->rs, &copy, &b);
+        r = net_nftnl_sandbox_policy(b, &s->rs, &copy);
         learnt_prune(s, now);
-        for (size_t i = 0; r >= 0 && i < s->n_learnt; i++) {
+        gone = xmalloc((s->n_learnt + 1) * sizeof(*gone));
+        for (size_t i = 0; i < s->n_learnt; i++) {
                 struct learnt *l = &s->learnt[i];
                 if (net_policy_name_verdict(&copy, l->name, strlen(l->name)) ==
                     NET_NAME_ANSWER_LEARN) {
                         s->learnt[k++] = *l;
                         continue;
                 }
-                /* add-then-delete: correct whether or not the kernel already expired it */
-                r = net_ruleset_learn(&s->rs, &l->addr, 1, &b);
-                if (r >= 0)
-                        r = net_ruleset_unlearn(&s->rs, &l->addr, &b);
+                gone[n_gone++] = l->addr;
                 free(l->name);
         }
+        s->n_learnt = k;
+        if (r >= 0)
+                r = net_nftnl_unlearn(b, &s->rs, gone, n_gone);
         if (r < 0) {
                 net_policy_done(&copy);
-                r = cove_err_set(err, -r, "nft text: %m");
+                r = cove_err_set(err, -r, "nftables batch: %m");
                 goto unlock;
         }
-        s->n_learnt = k;
-        r = nft_run_buf(n, &b, err);
+        r = net_nftnl_commit(n->nftnl, b, err);
         if (r < 0) {
                 net_policy_done(&copy);
                 r = cove_err_wrap(err, "apply network policy of sandbox '%s'", id);

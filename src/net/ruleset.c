@@ -333,47 +333,6 @@ int net_ruleset_sandbox_add(const struct net_ruleset_sandbox *s, const struct ne
         return r;
 }
 
-int net_ruleset_sandbox_delete(const struct net_ruleset_sandbox *s, struct buf *out)
-{
-        char a[NET_ADDR_STR_MAX];
-        int r = add_objects(s, out);
-
-        if (r >= 0)
-                r = buf_addf(out,
-                             "delete element " T " egress { \"%s\" }\n"
-                             "delete element " T " src4 { \"%s\" . %s }\n",
-                             s->ifname, s->ifname, net_addr_format(&s->addr4, a));
-        if (r >= 0 && s->addr6.family == AF_INET6)
-                r = buf_addf(out, "delete element " T " src6 { \"%s\" . %s }\n", s->ifname,
-                             net_addr_format(&s->addr6, a));
-        if (r >= 0)
-                r = buf_addf(out,
-                             "flush chain " T " s_%x\n"
-                             "delete chain " T " s_%x\n",
-                             s->slot, s->slot);
-        return r;
-}
-
-int net_ruleset_learn(const struct net_ruleset_sandbox *s, const struct net_addr *a,
-                      uint32_t timeout_s, struct buf *out)
-{
-        char t[NET_ADDR_STR_MAX];
-
-        return buf_addf(out, "add element " T " %s { \"%s\" . %s timeout %us }\n",
-                        a->family == AF_INET6 ? "learn6" : "learn4", s->ifname,
-                        net_addr_format(a, t), timeout_s ? timeout_s : 1);
-}
-
-int net_ruleset_unlearn(const struct net_ruleset_sandbox *s, const struct net_addr *a,
-                        struct buf *out)
-{
-        char t[NET_ADDR_STR_MAX];
-
-        return buf_addf(out, "delete element " T " %s { \"%s\" . %s }\n",
-                        a->family == AF_INET6 ? "learn6" : "learn4", s->ifname,
-                        net_addr_format(a, t));
-}
-
 int net_ruleset_guard(enum net_guard g, const char *ifname, struct buf *out)
 {
         static const char *const sets[] = { "guard", "guard6", "guard_ra" };

@@ -6,10 +6,16 @@
  * running the same text twice leaves the same kernel state.
  *
  * Everything lives in `table inet cove`. Per sandbox (keyed by its pool slot): chain s_<slot>,
- * sets l4_<slot>/l6_<slot> (learnt addresses with timeouts), elements in src4/src6 (anti-spoof)
- * and in the map `egress` (link name → jump s_<slot>). Interface names and addresses come from
+ * elements in src4/src6 (anti-spoof), in the map `egress` (link name → jump s_<slot>) and in the
+ * shared learn4/learn6 (learnt addresses with timeouts). Interface names and addresses come from
  * the pool and the configuration, never from API input; policy CIDRs are formatted from parsed
  * addresses. Returns 0 or -E2BIG/-ENOMEM from the buf.
+ *
+ * coved runs the host-wide text (net_ruleset_host*, net_ruleset_guard) through nft.h. The
+ * per-sandbox text (net_ruleset_sandbox_add/policy) is the reference form of
+ * what nftnl.h sends as netlink batches: tests load it with `nft -f` and compare the kernel's
+ * objects (docs/design/network.md §2); coved itself never runs it (its cost grows with the
+ * table, libnftables fetching a cache of it first).
  */
 #pragma once
 
@@ -54,20 +60,12 @@ int net_ruleset_host(const struct net_ruleset_host *h, struct buf *out);
 int net_ruleset_host_delete(struct buf *out);
 /* Creates (or re-creates) a sandbox's objects and installs policy p. Its learnt addresses live
  * in the shared sets learn4/learn6 keyed by its ifname: whoever removes a sandbox removes its
- * elements too (net_ruleset_unlearn), and net_sweep_unadopted() those of gone sandboxes. */
+ * elements too (nftnl.h), and net_sweep_unadopted() those of gone sandboxes. */
 int net_ruleset_sandbox_add(const struct net_ruleset_sandbox *s, const struct net_policy *p,
                             struct buf *out);
 /* Replaces the sandbox's chain with policy p. */
 int net_ruleset_sandbox_policy(const struct net_ruleset_sandbox *s, const struct net_policy *p,
                                struct buf *out);
-/* Removes every object of the sandbox, whether or not they all exist. */
-int net_ruleset_sandbox_delete(const struct net_ruleset_sandbox *s, struct buf *out);
-/* Adds (or refreshes) a learnt address with a timeout in seconds (≥ 1). */
-int net_ruleset_learn(const struct net_ruleset_sandbox *s, const struct net_addr *a,
-                      uint32_t timeout_s, struct buf *out);
-/* Removes a learnt address; fails at run time when absent (run it alone). */
-int net_ruleset_unlearn(const struct net_ruleset_sandbox *s, const struct net_addr *a,
-                        struct buf *out);
 /* What coved changed on the host, recorded in the table (so a restarted coved and `purge` know
  * it): NET_GUARD_FORWARD4 — IPv4 forwarding turned on for an uplink (the host then forwards
  * nothing arriving there but sandbox traffic); NET_GUARD_FORWARD6 — IPv6 force_forwarding of a

@@ -6,6 +6,7 @@ the test made, probed through nsenter. No packet can leave the machine (netfixtu
 """
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -487,6 +488,139 @@ class NetworkLabTest(unittest.TestCase):
         # A changed policy after the restart still cuts.
         lab2.ok(op="policy", id=kept["id"], policy=SEACLOUD(allowInternetAccess=False))
         self.assertIsNotNone(streamer.wait_dead(1.0))
+
+    # -- the libnftnl batches make what the libnftables text made --
+    # The objects the text of ruleset.h needs around a sandbox's (docs/design/network.md §3).
+    SCAFFOLD = """add table inet cove
+add set inet cove src4 { type ifname . ipv4_addr; }
+add set inet cove src6 { type ifname . ipv6_addr; }
+add map inet cove egress { type ifname : verdict; }
+add set inet cove learn4 { type ifname . ipv4_addr; flags timeout; size 16777216; }
+add set inet cove learn6 { type ifname . ipv6_addr; flags timeout; size 16777216; }
+add chain inet cove deny
+"""
+
+    def nft_list(self, ns, *what):
+        return json.loads(self.net.run_in(ns, ["nft", "-j", "list"] + list(what)).stdout)["nftables"]
+
+    def sandbox_objects(self, ns, sb):
+        """A sandbox's chain (its rules' expressions) and its elements in the shared sets."""
+        slot = sb["ifname"].split("-")[1]
+        chains = [o["chain"]["name"] for o in self.nft_list(ns, "chains", "inet") if "chain" in o]
+        rules = None
+        if "s_" + slot in chains:
+            rules = [o["rule"]["expr"] for o in self.nft_list(ns, "chain", "inet", "cove", "s_" + slot)
+                     if "rule" in o]
+        elems = {}
+        for name in ("egress", "src4", "src6", "learn4", "learn6"):
+            kind = "map" if name == "egress" else "set"
+            items = self.nft_list(ns, kind, "inet", "cove", name)
+            mine = []
+            for e in next(o[kind] for o in items if kind in o).get("elem", []):
+                key = e["elem"]["val"] if isinstance(e, dict) and "elem" in e else e
+                if json.dumps(key).count('"%s"' % sb["ifname"]):
+                    mine.append(json.dumps(key if name.startswith("learn") else e, sort_keys=True))
+            elems[name] = sorted(mine)
+        return rules, elems
+
+    def netlink_exprs(self, ns, sb):
+        """The kernel's expressions of the sandbox's rules (`nft --debug=netlink`), each lookup
+        into an anonymous set replaced by that set's elements (keys and interval flags)."""
+        out = self.net.run_in(ns, ["nft", "--debug=netlink", "list", "chain", "inet", "cove",
+                                   "s_" + sb["ifname"].split("-")[1]]).stdout
+        sets, rules, cur = {}, [], None
+        for line in out.splitlines():
+            if line.startswith("inet cove @"):
+                cur = sets.setdefault(line.split("@")[1], [])
+            elif line.startswith("inet cove s_"):
+                cur = None
+                rules.append([])
+            elif line.startswith("\telement") and cur is not None:
+                cur.append(line.strip())
+            elif line.startswith("  [") and rules:
+                rules[-1].append(line.strip())
+        for r in rules:
+            for i, e in enumerate(r):
+                m = re.search(r"set (__set\d+)", e)
+                if m:
+                    r[i] = e.replace(m.group(1), repr(sorted(sets.get(m.group(1), []))))
+        return rules
+
+    def reference_objects(self, sb, policy, generation):
+        """What ruleset.h's libnftables text makes of the same sandbox, in a scratch namespace."""
+        ns = self.net.add_netns()
+        text = self.lab.ok(op="text", slot=int(sb["ifname"].split("-")[1], 16), generation=generation,
+                           addr4=sb["addr4"], addr6=sb.get("addr6"), policy=policy)["text"]
+        self.net.run_in(ns, ["nft", "-f", "-"], input=self.SCAFFOLD + text)
+        return self.sandbox_objects(ns, sb), self.netlink_exprs(ns, sb)
+
+    def assertSameAsText(self, sb, policy):
+        rules, elems = self.sandbox_objects(self.net.host_ns, sb)
+        self.assertIsNotNone(rules, "chain of %s" % sb["ifname"])
+        generation = rules[0][0]["match"]["right"]  # ct mark <generation> accept
+        (want_rules, want_elems), want_exprs = self.reference_objects(sb, policy, generation)
+        self.assertEqual(rules, want_rules, "rules of %s under %s" % (sb["ifname"], policy))
+        exprs = self.netlink_exprs(self.net.host_ns, sb)
+        self.assertTrue(all(exprs), exprs)
+        self.assertEqual(exprs, want_exprs, "netlink expressions of %s under %s" % (sb["ifname"], policy))
+        for name in ("egress", "src4", "src6"):
+            self.assertEqual(elems[name], want_elems[name], name)
+        return elems
+
+    def test_nftnl_objects_match_the_text_path(self):
+        policies = [
+            None,
+            SEACLOUD(allowInternetAccess=False),
+            SEACLOUD(denyOut=["0.0.0.0/0"], allowOut=["198.51.100.10/32", "*.allowed.test"]),
+            SEACLOUD(denyOut=["198.51.100.20/32", "203.0.113.0/24", "10.16.0.0/12"]),
+            V1(mode="deny_all", allow_cidrs=["198.51.100.0/25", "198.51.100.128/25", "203.0.113.7",
+                                             "2001:db8:1::10", "2001:db8::/33"],
+               deny_cidrs=["198.51.100.20", "0.0.0.0/8", "224.0.0.0/3", "2001:db8::/32"],
+               allow_ports=[443, 80, 8080], allow_domains=["allowed.test"]),
+            V1(mode="deny_all", allow_cidrs=["0.0.0.0/0", "::/0"], allow_ports=[22]),
+            V1(mode="allow_all", deny_cidrs=["198.51.100.0/24", "192.0.2.0/23"]),
+        ]
+        sbs = [self.sandbox(p) for p in policies]
+        for sb, policy in zip(sbs, policies):
+            with self.subTest(policy=policy):
+                self.assertSameAsText(sb, policy)
+        # learnt addresses, then a policy change that forgets them, then the teardown
+        sb = sbs[2]
+        self.assertEqual(self.dns(sb, "www.allowed.test")[0], 0)
+        learnt = self.sandbox_objects(self.net.host_ns, sb)[1]["learn4"]
+        self.assertEqual(learnt, ['{"concat": ["%s", "198.51.100.10"]}' % sb["ifname"]])
+        changed = V1(mode="deny_all", allow_cidrs=["203.0.113.0/24"], allow_ports=[443])
+        self.policy(sb, changed)
+        elems = self.assertSameAsText(sb, changed)
+        self.assertEqual((elems["learn4"], elems["learn6"]), ([], []))
+        self.policy(sb, policies[2])
+        self.assertEqual(self.dns(sb, "www.allowed.test")[0], 0)
+        for s in sbs:
+            self.lab.ok(op="detach", id=s["id"])
+            rules, elems = self.sandbox_objects(self.net.host_ns, s)
+            self.assertIsNone(rules, "chain of %s after detach" % s["ifname"])
+            self.assertEqual(elems, {k: [] for k in elems}, "elements of %s after detach" % s["ifname"])
+        # the anonymous sets of the detached sandboxes' rules went with them
+        self.assertEqual([o for o in self.nft_list(self.net.host_ns, "sets", "inet")
+                          if "set" in o and o["set"]["name"].startswith("__set")], [])
+
+    def test_failed_batch_applies_nothing_and_names_the_operation(self):
+        net = Internet().start()
+        self.cleanups.append(net.stop)
+        lab = Lab(net)
+        self.cleanups.append(lab.stop)
+        # learn6 unreferenced (no sandbox yet): without it, an attach's batch fails at its
+        # IPv6 learnt-address rule, after its chain, map entry and earlier rules
+        net.run_in(net.host_ns, ["nft", "delete", "set", "inet", "cove", "learn6"])
+        ns = net.add_netns()
+        r = lab.cmd(op="attach", id="sb-broken", netns="/run/netns/" + ns, policy=None)
+        self.assertFalse(r["ok"])
+        self.assertEqual(r["errno"], 2, r)
+        self.assertIn("nftables: add rule to chain s_", r["error"])
+        listing = net.run_in(net.host_ns, ["nft", "list", "table", "inet", "cove"]).stdout
+        self.assertNotIn("chain s_", listing)
+        self.assertIsNone(re.search(r'"cove-[0-9a-f]+"', listing), listing)  # no element of it
+        self.assertNotIn("cove-", net.ip(net.host_ns, "link").stdout)
 
     def test_detach_and_purge_leave_nothing(self):
         net = Internet().start()

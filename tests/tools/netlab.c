@@ -10,6 +10,9 @@
  *   {"op":"policy","id":"sb1","policy":POLICY}
  *   {"op":"detach","id":"sb1"}   {"op":"sweep"}   {"op":"close"}
  *   {"op":"purge","pool":"…"}   {"op":"leftovers","pool":"…"}
+ *   {"op":"text","slot":N,"generation":N,"addr4":"…","addr6":"…","policy":POLICY}
+ *     → {"ok":true,"text":"…"}: the libnftables text of a sandbox's objects (ruleset.h), the
+ *     reference the tests compare the libnftnl batches (nftnl.h) against
  *
  * POLICY is {"network":{…}} (SeaCloud face) or {"egress":{…}} (/v1 face); absent: allow all.
  * Errors answer {"ok":false,"error":"…","errno":N}.
@@ -17,6 +20,7 @@
 #include "lib/err.h"
 #include "lib/macro.h"
 #include "net/net.h"
+#include "net/ruleset.h"
 
 #include <fcntl.h>
 #include <jansson.h>
@@ -75,6 +79,36 @@ static json_t *info_json(const struct net_sandbox_info *info)
                          net_addr_format(&info->gateway4, g));
 }
 
+static json_t *ruleset_text(json_t *cmd)
+{
+        struct net_ruleset_sandbox s;
+        struct net_addr a4, a6 = { 0 };
+        const char *t6 = json_string_value(json_object_get(cmd, "addr6"));
+        struct cove_err *err = NULL;
+        struct net_policy p;
+        struct buf b;
+        json_t *res;
+        int r;
+
+        if (net_addr_parse(json_string_value(json_object_get(cmd, "addr4")) ?: "", NET_FAMILY_V4,
+                           &a4) < 0 ||
+            (t6 && net_addr_parse(t6, NET_FAMILY_V6, &a6) < 0))
+                return json_pack("{s:b, s:s}", "ok", 0, "error", "bad address");
+        r = policy_of(cmd, &p, &err);
+        if (r < 0)
+                return fail(err, r);
+        net_ruleset_sandbox_init(&s, (uint32_t)json_integer_value(json_object_get(cmd, "slot")),
+                                 &a4, t6 ? &a6 : NULL);
+        s.generation = (uint32_t)json_integer_value(json_object_get(cmd, "generation"));
+        buf_init(&b, 1 << 22);
+        r = net_ruleset_sandbox_add(&s, &p, &b);
+        net_policy_done(&p);
+        res = r < 0 ? json_pack("{s:b, s:s}", "ok", 0, "error", "text too long")
+                    : json_pack("{s:b, s:s}", "ok", 1, "text", buf_str(&b));
+        buf_release(&b);
+        return res;
+}
+
 static json_t *run(json_t *cmd)
 {
         const char *op = json_string_value(json_object_get(cmd, "op"));
@@ -121,6 +155,8 @@ static json_t *run(json_t *cmd)
                 r = net_sweep_unadopted(net, &err);
                 return r < 0 ? fail(err, r) : json_pack("{s:b, s:i}", "ok", 1, "swept", r);
         }
+        if (streq(op, "text"))
+                return ruleset_text(cmd);
         if (!id)
                 return json_pack("{s:b, s:s}", "ok", 0, "error", "no id");
         if (streq(op, "detach")) {
