@@ -69,22 +69,12 @@ int sig_reset_listed(const sigset_t *which)
 
 int sig_reset_all(void)
 {
-        struct sigaction dfl = { .sa_handler = SIG_DFL };
-        sigset_t none;
+        sigset_t every;
 
-        for (int s = 1; s < NSIG; s++) {
-                if (s == SIGKILL || s == SIGSTOP)
-                        continue;
-                if (sigaction(s, &dfl, NULL) == 0)
-                        continue;
-                if (errno != EINVAL)
-                        return -errno;
-                int r = reset_raw(s);
-                if (r < 0)
-                        return r;
-        }
-        sigemptyset(&none);
-        if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
-                return -errno;
-        return 0;
+        /* every signal but the two that cannot be caught; glibc's reserved ones are reset by
+         * sig_reset_listed() whatever the set says */
+        sigfillset(&every);
+        (void)sigdelset(&every, SIGKILL);
+        (void)sigdelset(&every, SIGSTOP);
+        return sig_reset_listed(&every);
 }
